@@ -25,6 +25,8 @@ from faceedit_gui.checkpoints.safe_load import CheckpointError, UnsafeCheckpoint
 from faceedit_gui.networks.arcface import Backbone
 from faceedit_gui.networks.encoders import Encoder4Editing, GradualStyleEncoder, OfficialEncoderConfig
 
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
 
 def _fake_tensor(index: int, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
     if dtype == torch.int64:
@@ -55,8 +57,8 @@ def _e4e_file(tmp_path: Path, state: dict | None = None, **top: Any) -> Path:
 
 
 @pytest.fixture(scope="module")
-def reference(shared_dir: Path) -> Path:
-    return shared_dir / "reference"
+def reference() -> Path:
+    return REFERENCE
 
 
 @pytest.mark.parametrize("table_file", ["e4e_encoder_keys.json", "psp_gradual_encoder_keys.json"])

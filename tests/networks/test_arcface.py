@@ -16,13 +16,15 @@ import torch.nn.functional as F
 from faceedit_gui.config import config_from_dict, config_to_dict
 from faceedit_gui.networks.arcface import ArcFaceConfig, Backbone, arcface_preprocess, identity_embedding
 
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
 
 def _layout(module: torch.nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
     return [(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in module.state_dict().items()]
 
 
-def test_backbone_state_dict_equals_official_table(shared_dir: Path) -> None:
-    entries = json.loads((shared_dir / "reference" / "arcface_ir_se50_keys.json").read_text())["keys"]
+def test_backbone_state_dict_equals_official_table() -> None:
+    entries = json.loads((REFERENCE / "arcface_ir_se50_keys.json").read_text())["keys"]
     with torch.device("meta"):
         backbone = Backbone(input_size=112, num_layers=50, drop_ratio=0.6, mode="ir_se", affine=True)
     assert _layout(backbone) == [(e["key"], tuple(e["shape"]), e["dtype"]) for e in entries]

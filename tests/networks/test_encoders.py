@@ -24,6 +24,8 @@ from faceedit_gui.networks.encoders import (
     n_styles_for,
 )
 
+REFERENCE = Path(__file__).resolve().parents[2].parent / "shared" / "reference"
+
 # tiny: 32 px, 4 styles, narrow widths, one unit per stage; a forward takes milliseconds
 TINY = SmallEncoderConfig(
     size=32, n_w=4, style_dim=16, channels=(4, 4, 8, 8, 8), units=(1, 1, 1, 1), fpn_channels=8, head_channels=8,
@@ -41,8 +43,8 @@ def _layout(module: torch.nn.Module) -> list[tuple[str, tuple[int, ...], str]]:
 
 
 @pytest.fixture(scope="module")
-def reference(shared_dir: Path) -> Path:
-    return shared_dir / "reference"
+def reference() -> Path:
+    return REFERENCE
 
 
 @pytest.fixture(scope="module")
