@@ -14,11 +14,14 @@ def uint8_to_tensor(image: np.ndarray, device: torch.device | str = "cpu") -> to
     """uint8 `[H, W, 3]` or `[B, H, W, 3]` RGB -> float32 `[B, 3, H, W]` in [-1, 1]."""
     if image.dtype != np.uint8:
         raise TypeError(f"expected a uint8 image, got {image.dtype}")
+    if image.ndim not in (3, 4) or image.shape[-1] != 3:
+        raise ValueError(f"expected [H, W, 3] or [B, H, W, 3] RGB, got shape {tuple(image.shape)}")
     if image.ndim == 3:
         image = image[None]
-    if image.ndim != 4 or image.shape[-1] != 3:
-        raise ValueError(f"expected [H, W, 3] or [B, H, W, 3] RGB, got shape {tuple(image.shape)}")
-    t = torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    image = np.ascontiguousarray(image)
+    if not image.flags.writeable:  # torch cannot wrap read-only memory
+        image = image.copy()
+    t = torch.from_numpy(image).to(device)
     return t.permute(0, 3, 1, 2).float().div_(127.5).sub_(1.0)
 
 
