@@ -18,6 +18,8 @@ import sys
 # subcommand name -> module in faceedit_gui.cli
 SUBCOMMANDS: dict[str, str] = {
     "info": "info",
+    "train": "train",
+    "sample": "sample",
 }
 
 
