@@ -20,6 +20,8 @@ SUBCOMMANDS: dict[str, str] = {
     "info": "info",
     "train": "train",
     "sample": "sample",
+    "align": "align",
+    "prepare-data": "prepare_data",
 }
 
 
