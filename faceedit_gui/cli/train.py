@@ -17,6 +17,8 @@ import importlib
 # trainer name -> module in faceedit_gui.cli
 TRAINERS: dict[str, str] = {
     "generator": "train_generator",
+    "classifier": "train_classifier",
+    "identity": "train_identity",
 }
 
 

@@ -34,6 +34,8 @@ NETWORK_TYPES: dict[str, str | type[nn.Module]] = {
     "small_encoder": "faceedit_gui.networks.encoders:SmallEncoder",
     "arcface_ir_se50": "faceedit_gui.networks.arcface:Backbone",
     "editor": "faceedit_gui.networks.editor:Editor",
+    "attribute_classifier": "faceedit_gui.networks.classifier:AttributeClassifier",
+    "identity": "faceedit_gui.networks.identity:IdentityNet",
 }
 
 
