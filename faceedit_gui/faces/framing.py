@@ -74,7 +74,7 @@ class Framing:
     def to_dict(self) -> dict:
         d: dict = {"kind": self.kind, "size": int(self.size), "name": self.name, "note": self.note}
         if self.kind == "template":
-            d["template"] = [[round(x, 6), round(y, 6)] for x, y in self.template or ()]
+            d["template"] = [[x, y] for x, y in self.template or ()]  # full precision: exact round trip
             d["fit_points"] = list(self.fit_points)
         return d
 
