@@ -19,6 +19,7 @@ TRAINERS: dict[str, str] = {
     "generator": "train_generator",
     "classifier": "train_classifier",
     "identity": "train_identity",
+    "encoder": "train_encoder",
 }
 
 

@@ -158,18 +158,24 @@ class PerceptualDistance(nn.Module):
             return FEATURE_WEIGHT * d_feat + SSIM_WEIGHT * d_ssim
 
 
-def load_classifier(source: str | os.PathLike) -> nn.Module:
-    """The attribute classifier from a bundle folder (network `classifier`, training-only)
-    or from `save_network` files (`<stem>`, `<stem>.safetensors` or `<stem>.json`)."""
+def load_network_source(source: str | os.PathLike, bundle_name: str) -> nn.Module:
+    """A small trained network (eval mode) from a bundle folder (network `bundle_name`,
+    possibly training-only) or from `save_network` files (`<stem>`, `<stem>.safetensors`
+    or `<stem>.json`)."""
     source = Path(source)
     if source.is_dir() and (source / "model.json").is_file():
         from faceedit_gui.checkpoints.bundle import load_bundle
 
-        return load_bundle(source, networks=["classifier"])["classifier"]
+        return load_bundle(source, networks=[bundle_name])[bundle_name]
     from faceedit_gui.training.net_io import load_network
 
     net, _ = load_network(source)
     return net
+
+
+def load_classifier(source: str | os.PathLike) -> nn.Module:
+    """The attribute classifier from a bundle folder or its `save_network` files."""
+    return load_network_source(source, "classifier")
 
 
 def resolve_perceptual(
