@@ -15,9 +15,10 @@ therefore predicts the *centred* descriptor, `normalize(dlib(x) - dlib_mean)`, w
 `embed_dlib_space` can map back approximately).
 
 Architecture (defaults): input resized to `size` = 128 px (the bundle's crop), stem conv3x3
-stride 2 -> 32 ch at 64 px, stages 48/96/192/256 ch at 32/16/8/4 px (1/2/2/1 BasicBlocks),
+stride 2 -> 32 ch at 64 px, stages 48/96/192/256 ch at 32/16/8/4 px (one BasicBlock each),
 then BN2d, dropout, flatten (4x4x256, keeping the layout of the face), Linear -> 128, BN1d,
-L2 normalisation.
+L2 normalisation. About 125 MMAC and 2.3 M parameters; a forward at batch 1 takes ~10 ms on
+one core of this CPU.
 
 Convention: input float `[B, 3, H, W]`, RGB in [-1, 1], an aligned crop in the bundle's
 framing (any size: resized with antialiased bilinear resampling); output `[B, dim]`
@@ -45,7 +46,7 @@ class IdentityNetConfig:
     stem_channels: int = 32  # width of the stem conv
     stem_stride: int = 2  # stride of the stem conv
     channels: tuple[int, ...] = (48, 96, 192, 256)  # width of each stage (each starts with stride 2)
-    blocks: tuple[int, ...] = (1, 2, 2, 1)  # BasicBlocks per stage
+    blocks: tuple[int, ...] = (1, 1, 1, 1)  # BasicBlocks per stage
     dropout: float = 0.2  # dropout before the embedding layer (training only)
 
 
