@@ -227,12 +227,13 @@ class ImageBank:
 class InfiniteSampler:
     """Endless shuffled batches of indices, sharded over DDP ranks.
 
-    Epoch `e` shuffles all N indices with a generator seeded by `(seed, e)`; rank `r` of
+    Epoch `e` shuffles all N indices with a generator seeded by `(seed, e)` ON `device`
+    (so no host-device copy, which would synchronise the GPU, ever happens); rank `r` of
     `world_size` takes `perm[r::world_size]`, cut to `N // world_size` so that every rank
     yields the same number of batches and ranks never share an index within an epoch.
     Batches run on across epoch ends. The position (`epoch`, `cursor`) is the whole state:
-    a sampler rebuilt with it continues exactly. Index tensors live on `device`; each
-    epoch's order is uploaded once, so drawing a batch costs no host-device transfer.
+    a sampler rebuilt with it on the same kind of device continues exactly (CPU and CUDA
+    shuffle differently).
     """
 
     def __init__(
@@ -263,11 +264,12 @@ class InfiniteSampler:
 
     def rank_indices(self, epoch: int) -> np.ndarray:
         """This rank's indices for `epoch`, in order (int64 `[N // world_size]`)."""
-        perm = np.random.default_rng([self.seed, epoch]).permutation(self.n)
-        return perm[self.rank :: self.world_size][: self.per_rank].astype(np.int64)
+        return self._upload(epoch).cpu().numpy()
 
     def _upload(self, epoch: int) -> torch.Tensor:
-        return torch.from_numpy(self.rank_indices(epoch)).to(self.device)
+        g = torch.Generator(device=self.device).manual_seed((self.seed * 1_000_003 + epoch * 7_919) % (2**62))
+        perm = torch.randperm(self.n, generator=g, device=self.device)
+        return perm[self.rank :: self.world_size][: self.per_rank]
 
     def next(self) -> torch.Tensor:
         """The next batch of indices: int64 `[batch]` on `device`."""

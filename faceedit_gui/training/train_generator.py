@@ -79,8 +79,8 @@ class GeneratorTrainConfig:
     ema_kimg: float = 10.0  # half-life of the EMA generator, in thousands of images
     ema_rampup: float | None = 0.05  # early on, half-life <= this x images seen; None: off
     resume_warmup_steps: int = 200  # LR warm-up after a resume without optimiser state
-    # --- speed (CUDA only; the CPU always runs float32) ---
-    precision: str = "bf16"  # "bf16": bfloat16 autocast for G and D passes; "fp32": none
+    # --- speed (meant for CUDA; they work on the CPU too, where fp32 is usually faster) ---
+    precision: str = "bf16"  # "bf16": bfloat16 autocast for G and D passes (R1 stays fp32); "fp32"
     channels_last: bool = True  # NHWC memory layout for convolutions
     compile: bool = False  # torch.compile the G synthesis and D passes (R1 stays eager)
     tf32: bool = True  # TensorFloat-32 matmuls where float32 remains
@@ -114,6 +114,8 @@ def tiny_config(**overrides: Any) -> GeneratorTrainConfig:
         grid=(2, 2),
         checkpoint_dtype="float32",
         save_optimizer=True,
+        precision="fp32",
+        channels_last=False,
     )
     return dataclasses.replace(base, **overrides)
 
@@ -152,6 +154,15 @@ def _unfused(module: nn.Module) -> None:
             m.fused = False  # batched training: shared conv on scaled activations
 
 
+def _channels_last(module: nn.Module) -> None:
+    """NHWC strides for every 4-D parameter and buffer (`Module.to(memory_format=...)`
+    would fail on the 5-D modulated-conv weights)."""
+    with torch.no_grad():
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.dim() == 4:
+                t.data = t.data.contiguous(memory_format=torch.channels_last)
+
+
 def _requires_grad(module: nn.Module, flag: bool) -> None:
     for p in module.parameters():
         p.requires_grad_(flag)
@@ -165,10 +176,10 @@ def _data_seed(seed: int, fingerprint: str) -> int:
     return (seed * 1_000_003 + int(fingerprint or "0", 16)) % (2**62)
 
 
-def _adam(params: Sequence[nn.Parameter], lr: float, betas: tuple[float, float], every: int | None, cuda: bool):
+def _adam(params: Sequence[nn.Parameter], lr: float, betas: tuple[float, float], every: int | None):
     ratio = every / (every + 1) if every else 1.0  # lazy-regularisation correction
-    kw = {"fused": True} if cuda else {"foreach": True}
-    opt = torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8, **kw)
+    # fused: one kernel for all parameters, no host sync (CPU and CUDA alike)
+    opt = torch.optim.Adam(params, lr=lr * ratio, betas=(betas[0] ** ratio, betas[1] ** ratio), eps=1e-8, fused=True)
     return opt, lr * ratio
 
 
@@ -221,7 +232,7 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.set_float32_matmul_precision("high" if config.tf32 else "highest")
-    amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda and config.precision == "bf16")
+    amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     no_amp = torch.autocast(device_type=dev.type, enabled=False)
     if config.precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be 'bf16' or 'fp32', got {config.precision!r}")
@@ -241,12 +252,13 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     g, d = build_networks(config)
     _unfused(g)
     g_ema = copy.deepcopy(g).eval()
-    fmt = torch.channels_last if (cuda and config.channels_last) else torch.preserve_format
     for m in (g, d, g_ema):
-        m.to(device=dev, memory_format=fmt)
+        m.to(dev)
+        if config.channels_last:
+            _channels_last(m)
     _requires_grad(g_ema, False)
-    opt_g, g_lr = _adam(list(g.parameters()), config.g_lr, config.betas, config.pl_every if config.pl_weight > 0 else None, cuda)
-    opt_d, d_lr = _adam(list(d.parameters()), config.d_lr, config.betas, config.r1_every if config.r1_gamma > 0 else None, cuda)
+    opt_g, g_lr = _adam(list(g.parameters()), config.g_lr, config.betas, config.pl_every if config.pl_weight > 0 else None)
+    opt_d, d_lr = _adam(list(d.parameters()), config.d_lr, config.betas, config.r1_every if config.r1_gamma > 0 else None)
 
     step, elapsed_before, chunk, history = 0, 0.0, 0, []
     pl_mean = torch.zeros((), device=dev)
@@ -338,8 +350,8 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
         _requires_grad(d, True)
         with torch.no_grad(), amp:
             fake = synth(style_mixing_w_plus(g.mapping, b, sd, n_latent, config.mixing_prob, dev), randomize_noise=True)
-        with amp:
-            fake_logits, real_logits = d_fast(augment(fake)), d_fast(augment(real))
+        with amp:  # both augmented in float32: reals and fakes reach D by the same arithmetic
+            fake_logits, real_logits = d_fast(augment(fake.float())), d_fast(augment(real))
         loss, terms = d_logistic_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -362,7 +374,7 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
         _requires_grad(d, False)
         with amp:
             fake = synth(style_mixing_w_plus(g.mapping, b, sd, n_latent, config.mixing_prob, dev), randomize_noise=True)
-            loss, terms = g_nonsaturating_loss(d_fast(augment(fake)))
+            loss, terms = g_nonsaturating_loss(d_fast(augment(fake.float())))
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         all_reduce_grads(g.parameters(), info)

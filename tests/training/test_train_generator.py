@@ -124,6 +124,25 @@ def test_resume_refuses_other_networks_and_mixed_files(shards, tmp_path):
         train(cfg, shards, tmp_path / "x", minutes=5, max_steps=2, resume=tmp_path / "r", **QUIET)
 
 
+def test_gpu_speed_paths_run_on_the_cpu(shards, tmp_path):
+    """bf16 autocast, channels-last weights and Adam state restored into NHWC parameters:
+    the CUDA defaults, exercised here on the CPU (the numbers differ, the code is the same)."""
+    cfg = tiny_config(precision="bf16", channels_last=True, pl_weight=1.0, pl_every=2)
+    train(cfg, shards, tmp_path / "f1", minutes=5, max_steps=2, **QUIET)
+    train(cfg, shards, tmp_path / "f2", minutes=5, max_steps=4, resume=tmp_path / "f1", **QUIET)
+    log = read_log(tmp_path / "f2")
+    assert [r["step"] for r in log] == [1, 2, 3, 4]
+    assert all(np.isfinite(v) for r in log for k, v in r.items() if "/" in k)
+
+
+def test_path_length_regulariser_runs_when_weighted(shards, tmp_path):
+    train(tiny_config(pl_weight=2.0, pl_every=2), shards, tmp_path / "pl", minutes=5, max_steps=3, **QUIET)
+    log = read_log(tmp_path / "pl")
+    assert [("g/pl" in r) for r in log] == [True, False, True]  # steps 0 and 2 of 0, 1, 2
+    assert all(np.isfinite(r["g/pl"]) and r["g/pl_mean"] > 0 for r in log if "g/pl" in r)
+    assert json.loads((tmp_path / "pl" / "state.json").read_text())["pl_mean"] > 0
+
+
 def test_wall_clock_stop_saves_before_the_deadline(shards, tmp_path):
     cfg = tiny_config(log_every=1)
     summary = train(cfg, shards, tmp_path / "t", minutes=0.0, **QUIET)  # deadline already past
@@ -158,6 +177,46 @@ def test_cli_trains_then_samples_pngs(shards, tmp_path):
     rc = cli_main(["sample", "-n", "1", "-o", str(tmp_path / "one"), "--checkpoint", str(out), "--seed", "8", "--truncation", "0.7"])
     assert rc == 0
     assert np.array_equal(cv2.imread(str(tmp_path / "one" / "seed00008.png")), cv2.imread(str(samples / "seed00008.png")))
+
+
+def test_sample_cli_reads_a_bundle_generator(shards, tmp_path):
+    from faceedit_gui.checkpoints.bundle import BundleCard, save_bundle
+    from faceedit_gui.cli.sample import load_checkpoint_generator
+
+    train(tiny_config(), shards, tmp_path / "run", minutes=5, max_steps=1, **QUIET)
+    g, _ = load_checkpoint_generator(tmp_path / "run")
+    card = BundleCard(name="tiny", resolution=32, n_w=g.n_latent, style_dim=g.style_dim)
+    w_avg = g.mean_latent(64).repeat(g.n_latent, 1)  # [n_w, style_dim]
+    save_bundle(tmp_path / "bundle", card, {"generator": g}, dtype="float32", extra_tensors={"latent_avg": w_avg})
+    rc = cli_main(["sample", "-n", "2", "-o", str(tmp_path / "s"), "--bundle", str(tmp_path / "bundle"), "--truncation", "0.5"])
+    assert rc == 0
+    for p in sorted((tmp_path / "s").glob("*.png")):
+        assert cv2.imread(str(p)).shape == (32, 32, 3)
+    # the same generator from the checkpoint draws the same image for the same seed at psi 1
+    cli_main(["sample", "-n", "1", "-o", str(tmp_path / "b1"), "--bundle", str(tmp_path / "bundle")])
+    cli_main(["sample", "-n", "1", "-o", str(tmp_path / "c1"), "--checkpoint", str(tmp_path / "run")])
+    a, c = (cv2.imread(str(tmp_path / d / "seed00000.png")).astype(int) for d in ("b1", "c1"))
+    assert np.abs(a - c).max() <= 1
+
+
+def test_collect_replaces_the_committed_checkpoint_only_with_progress(shards, tmp_path):
+    from faceedit_gui.training.chunks import collect
+
+    returned = tmp_path / "files_at"
+    train(tiny_config(save_optimizer=False), shards, returned / "generator", minutes=5, max_steps=2, **QUIET)
+    committed = tmp_path / "models" / "generator"
+    committed.mkdir(parents=True)
+    (committed / "optim.safetensors").write_bytes(b"stale")
+    state = collect(returned, committed, grids_dir=tmp_path / "grids")
+    assert state["step"] == 2
+    assert sorted(p.name for p in committed.iterdir()) == sorted(
+        ["G.safetensors", "G_ema.safetensors", "D.safetensors", "state.json", "log.jsonl"]
+    )
+    assert (tmp_path / "grids" / "grid_step00000002.png").is_file()
+    with pytest.raises(ckpt.CheckpointError, match="not past"):
+        collect(returned, committed)
+    train(tiny_config(save_optimizer=False), shards, returned / "generator", minutes=5, max_steps=4, resume=committed, **QUIET)
+    assert collect(returned, committed)["step"] == 4
 
 
 def test_cli_reports_bad_input(tmp_path, capsys):
