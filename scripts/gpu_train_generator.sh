@@ -47,7 +47,7 @@ NPROC=${NPROC:-$(nvidia-smi -L 2>/dev/null | wc -l)}
     "$PY" -c "import torch, numpy, safetensors; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
     ls -la "$DATA" || echo "NO DATA at $DATA: was it carried?"
     if [ "${GPU_TEST:-0}" = 1 ]; then
-        "$PY" -m pytest -q -m gpu -p no:cacheprovider tests/training/test_train_generator_gpu.py || exit 3
+        "$PY" -m pytest -q -m gpu -p no:cacheprovider --noconftest tests/training/test_train_generator_gpu.py || exit 3
     fi
     echo "resume from: ${RESUME[*]:-(nothing: a fresh start)}"
     if [ "$NPROC" -gt 1 ]; then
