@@ -272,11 +272,28 @@ def crop_to_photo(
     s = image.shape[0]
     if image.shape[1] != s:
         raise ValueError(f"expected a square crop-space image, got {image.shape}")
-    scale_to_crop = np.array([[s / aligned.size, 0.0, 0.5 * s / aligned.size - 0.5], [0.0, s / aligned.size, 0.5 * s / aligned.size - 0.5]])
-    inv = compose_affine(aligned.inverse, invert_affine(scale_to_crop))  # image px -> photo px
-    x0, y0, x1, y1 = footprint_in_photo(inv, s, aligned.photo_size)
+    box = footprint_in_photo(invert_affine(photo_to_crop_matrix(aligned, s)), s, aligned.photo_size)
+    return box, crop_to_box(aligned, image, box, interpolation, antialias)
+
+
+def photo_to_crop_matrix(aligned: AlignedFace, size: int) -> np.ndarray:
+    """photo px -> px of a crop-space image of side `size` (the crop's square resampled)."""
+    f = size / aligned.size
+    resample = np.array([[f, 0.0, 0.5 * f - 0.5], [0.0, f, 0.5 * f - 0.5]])
+    return compose_affine(resample, aligned.matrix)
+
+
+def crop_to_box(
+    aligned: AlignedFace,
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    interpolation: Interpolation = "cubic",
+    antialias: bool = False,
+) -> np.ndarray:
+    """Like `crop_to_photo`, over a given photo box (x0, y0, x1, y1), end-exclusive; 0 outside the crop."""
+    x0, y0, x1, y1 = box
     if x1 <= x0 or y1 <= y0:
-        return (x0, y0, x1, y1), np.zeros((max(0, y1 - y0), max(0, x1 - x0)) + image.shape[2:], image.dtype)
-    to_region = compose_affine(np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]]), inv)
-    region = warp_affine(image, to_region, (x1 - x0, y1 - y0), interpolation, "constant", antialias)
-    return (x0, y0, x1, y1), region
+        return np.zeros((max(0, y1 - y0), max(0, x1 - x0)) + image.shape[2:], image.dtype)
+    inv = invert_affine(photo_to_crop_matrix(aligned, image.shape[0]))  # image px -> photo px
+    to_box = compose_affine(np.array([[1.0, 0.0, -x0], [0.0, 1.0, -y0]]), inv)
+    return warp_affine(image, to_box, (x1 - x0, y1 - y0), interpolation, "constant", antialias)

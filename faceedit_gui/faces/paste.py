@@ -5,7 +5,7 @@ mask: the face region (convex hull of the jaw line, brows and a forehead band ab
 brows), grown a little, optionally widened where the relevance maps say the edit reached
 (hair, glasses), then faded linearly to exactly 0 over a feather band and at the crop's
 edges. Colours are matched at the seam: the edited crop's per-channel mean and spread are
-moved to the photo's, both measured in the feather ring where the two meet.
+moved to the photo's, both measured (in crop space) in the feather ring where the two meet.
 
 Guarantees: pixels where the photo-space mask is exactly 0 (everything outside the face
 region, the ring and the widening) are byte-identical to the input; pasting face after face
@@ -22,11 +22,12 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from faceedit_gui.faces.align import AlignedFace, crop_to_photo
+from faceedit_gui.faces.align import AlignedFace, apply_affine, crop_to_box, crop_to_photo, invert_affine, photo_to_crop_matrix, warp_affine
 from faceedit_gui.faces.loading import Photo
 
 _MIN_RING_PIXELS = 64
 _GAIN_RANGE = (0.8, 1.25)
+_STRIP_PIXELS = 4_000_000  # photo pixels blended per strip
 
 
 def face_region_points(crop_landmarks: np.ndarray, forehead: float = 0.9) -> np.ndarray:
@@ -104,6 +105,9 @@ def paste_back(
             full-resolution detail; colour matching is then not needed and is skipped.
         color_match: match mean and spread of the edited crop to the photo in the seam ring.
 
+    Memory: the photo is copied once; the face region is blended in strips of rows, so a
+    60 MP photo with a face filling it needs well under 1 GB beside the photo.
+
     Example:
         >>> out = paste_back(photo, aligned, edited)              # one face
         >>> out = paste_back(out, aligned_2, edited_2)            # then the next one
@@ -118,31 +122,39 @@ def paste_back(
         raise ValueError(f"edited_crop must be uint8 [s, s, 3], got {edited.dtype} {edited.shape}")
     size = edited.shape[0]
     mask_c = paste_mask(aligned, size, mask_extra, grow, feather, extra_threshold)
-    (x0, y0, x1, y1), mask = crop_to_photo(aligned, mask_c, "linear", antialias=True)
-    out = base.copy()
-    if x1 <= x0 or y1 <= y0:
-        return out
-    mask = np.clip(mask, 0.0, 1.0)
-    sel = mask > 0.0
-    if not sel.any():
-        return out
-    original = base[y0:y1, x0:x1].astype(np.float32)
     if reference_crop is not None:
         ref = np.asarray(reference_crop)
         if ref.shape != edited.shape:
             raise ValueError(f"reference_crop {ref.shape} must match edited_crop {edited.shape}")
-        delta = edited.astype(np.float32) - ref.astype(np.float32)
-        _, delta_p = crop_to_photo(aligned, delta, "cubic", antialias=True)
-        new = original + delta_p
+        source = edited.astype(np.float32) - ref.astype(np.float32)  # the edit alone
     else:
-        _, new_u8 = crop_to_photo(aligned, edited, "cubic", antialias=True)
-        new = new_u8.astype(np.float32)
+        source = edited.astype(np.float32)
         if color_match:
-            new = _match_colours(new, original, mask)
-    m = mask[sel][:, None]
-    blended = m * new[sel] + (1.0 - m) * original[sel]
-    region = out[y0:y1, x0:x1]
-    region[sel] = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+            source = _match_colours(source, base, aligned, mask_c)
+    out = base.copy()
+    ys, xs = np.nonzero(mask_c > 0)
+    if len(ys) == 0:
+        return out
+    # the photo box that the mask's support covers, handled in strips of rows
+    support = np.array([[xs.min() - 1, ys.min() - 1], [xs.max() + 1, ys.min() - 1], [xs.min() - 1, ys.max() + 1], [xs.max() + 1, ys.max() + 1]])
+    corners = apply_affine(invert_affine(photo_to_crop_matrix(aligned, size)), support)
+    h, w = base.shape[:2]
+    x0, x1 = int(max(0, np.floor(corners[:, 0].min()) - 1)), int(min(w, np.ceil(corners[:, 0].max()) + 2))
+    y0, y1 = int(max(0, np.floor(corners[:, 1].min()) - 1)), int(min(h, np.ceil(corners[:, 1].max()) + 2))
+    rows = max(16, _STRIP_PIXELS // max(1, x1 - x0))
+    for r0 in range(y0, y1, rows):
+        box = (x0, r0, x1, min(y1, r0 + rows))
+        mask = np.clip(crop_to_box(aligned, mask_c, box, "linear", antialias=True), 0.0, 1.0)
+        sel = mask > 0.0
+        if not sel.any():
+            continue
+        new = crop_to_box(aligned, source, box, "cubic", antialias=True)[sel]
+        strip = out[box[1] : box[3], box[0] : box[2]]
+        original = strip[sel].astype(np.float32)
+        if reference_crop is not None:
+            new = original + new
+        m = mask[sel][:, None]
+        strip[sel] = np.clip(np.rint(m * new + (1.0 - m) * original), 0, 255).astype(np.uint8)
     return out
 
 
@@ -155,14 +167,23 @@ def paste_mask_in_photo(aligned: AlignedFace, size: int | None = None, mask_extr
     return full
 
 
-def _match_colours(new: np.ndarray, original: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Shift and scale each channel of `new` so that, in the seam ring, its mean and spread
-    match `original`'s. The ring is where the feathered mask is between 0.02 and 0.6."""
-    ring = (mask > 0.02) & (mask < 0.6)
-    if ring.sum() < _MIN_RING_PIXELS:
-        return new
-    a, b = new[ring], original[ring]  # [N, 3]
+def _match_colours(source: np.ndarray, base: np.ndarray, aligned: AlignedFace, mask_c: np.ndarray) -> np.ndarray:
+    """Shift and scale each channel of the crop-space `source` so that, in the seam ring (crop
+    pixels where the mask is between 0.02 and 0.6, and inside the photo), its mean and spread
+    match the photo's, the photo being resampled into the same crop space."""
+    size = source.shape[0]
+    matrix = photo_to_crop_matrix(aligned, size)
+    photo_c = warp_affine(base, matrix, (size, size), "cubic", "constant", antialias=True, as_float=True)
+    ring = (mask_c > 0.02) & (mask_c < 0.6)
+    # only crop pixels that come from inside the photo (not its mirrored border)
+    grid = np.stack(np.meshgrid(np.arange(size), np.arange(size)), axis=-1)[ring].astype(np.float64)
+    p = apply_affine(invert_affine(matrix), grid)
+    h, w = base.shape[:2]
+    inside = (p[:, 0] >= 0) & (p[:, 0] <= w - 1) & (p[:, 1] >= 0) & (p[:, 1] <= h - 1)
+    if inside.sum() < _MIN_RING_PIXELS:
+        return source
+    a, b = source[ring][inside], photo_c[ring][inside]  # [N, 3]
     mu_a, mu_b = a.mean(axis=0), b.mean(axis=0)
     sd_a, sd_b = a.std(axis=0), b.std(axis=0)
     gain = np.clip(sd_b / np.maximum(sd_a, 1.0), *_GAIN_RANGE)
-    return (new - mu_a) * gain + mu_b
+    return (source - mu_a) * gain + mu_b

@@ -150,3 +150,33 @@ def test_wrong_inputs(couple):
         paste_back(photo.rgb[:100], aligned[0], aligned[0].crop)
     with pytest.raises(ValueError, match="edited_crop"):
         paste_back(photo, aligned[0], aligned[0].crop.astype(np.float32))
+
+
+@pytest.mark.slow  # writes and decodes a 60 MP JPEG: ~10 s
+def test_60_megapixel_photo_end_to_end_in_bounded_memory(tmp_path):
+    """Load, detect, align and paste back on a 60 MP photo in a fresh process; its peak
+    memory stays far below what whole-photo float copies would need (60 MP x 12 B = 720 MB each)."""
+    import json
+    import subprocess
+    import sys
+
+    small = cv2.imread(str(PHOTOS / "wild" / "img40.jpg"))
+    big = cv2.resize(small, (6324, 9504), interpolation=cv2.INTER_LINEAR)  # 60.1 MP
+    cv2.imwrite(str(tmp_path / "big.jpg"), big, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    del small, big
+    script = """
+import json, resource, sys, time
+from faceedit_gui.faces import align_face, detect_faces, ffhq_framing, load_photo, paste_back
+t = time.perf_counter(); photo = load_photo(sys.argv[1]); load = time.perf_counter() - t
+faces = detect_faces(photo)
+aligned = align_face(photo, faces[0], ffhq_framing(), size=1024)
+out = paste_back(photo, aligned, aligned.crop)
+print(json.dumps({"size": photo.size, "faces": len(faces), "load_s": load, "changed": int((out != photo.rgb).any(axis=2).sum()),
+                  "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "big.jpg")], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["size"] == [6324, 9504] and result["faces"] == 1
+    assert result["changed"] > 1_000_000  # the face is huge: the paste really covered it
+    assert result["maxrss_mib"] < 1500, result
