@@ -21,6 +21,7 @@
 #   GPU_TEST=1         first run the CUDA smoke tests (~30 s)
 #   EXTRA="..."        more arguments for `train generator` (e.g. "--config cfg.json")
 #   PYTHON=python3     the interpreter (the GPU machine's python3 holds torch)
+#   DEVICE=cuda        (cpu for a local smoke run: DEVICE=cpu EXTRA="--tiny --steps 3")
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must be set (the device tool sets it)}"
@@ -37,7 +38,7 @@ if [ "${FRESH:-0}" != 1 ]; then
     [ -f "$CKPT/state.json" ] && RESUME+=("$CKPT")
     [ -f "$CACHE/state.json" ] && RESUME+=("$CACHE")
 fi
-ARGS=(train generator --data "$DATA" --out "$OUT/generator" --minutes "$MINUTES" --device cuda)
+ARGS=(train generator --data "$DATA" --out "$OUT/generator" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")
 NPROC=${NPROC:-$(nvidia-smi -L 2>/dev/null | wc -l)}
 [ "$NPROC" -ge 1 ] 2>/dev/null || NPROC=1

@@ -79,7 +79,7 @@ def resolve_config(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     start = time.time()
     from faceedit_gui.training.checkpoint import CheckpointError
-    from faceedit_gui.training.train_generator import cost_report, train
+    from faceedit_gui.training.train_generator import TrainingDiverged, cost_report, train
 
     try:
         config = resolve_config(args)
@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
             config, args.data, args.out, args.minutes, resume=args.resume, device=args.device, max_steps=args.steps,
             start_time=start,
         )  # fmt: skip
-    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+    except (CheckpointError, FileNotFoundError, ValueError, TrainingDiverged) as exc:
         print(f"faceedit train generator: {exc}", file=sys.stderr)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:
