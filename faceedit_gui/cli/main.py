@@ -22,6 +22,8 @@ SUBCOMMANDS: dict[str, str] = {
     "sample": "sample",
     "align": "align",
     "prepare-data": "prepare_data",
+    "attributes": "attributes",
+    "eval-inversion": "eval_inversion",
 }
 
 
