@@ -145,7 +145,7 @@ def next_start(ckpt_dir: Path, total: int) -> int:
     if not state_path.is_file():
         return 0
     for run in reversed(json.loads(state_path.read_text()).get("history", [])):
-        meta = run.get("chunk")
+        meta = run.get("window")
         if isinstance(meta, dict) and meta.get("format") == CHUNK_FORMAT and meta.get("total") == total:
             return (int(meta["start"]) + int(meta["count"])) % total
     return 0

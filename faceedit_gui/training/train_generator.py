@@ -142,7 +142,7 @@ def cost_report(config: GeneratorTrainConfig) -> str:
     g, d = build_networks(config)
     return "\n".join(
         [
-            format_cost("G (synthesis)", generator_cost(g, synthesis_only=True)),
+            format_cost("G (all parameters; MACs of one synthesis pass)", generator_cost(g, synthesis_only=True)),
             format_cost("D", discriminator_cost(d)),
         ]
     )
@@ -314,9 +314,9 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     def save() -> dict[str, Any]:
         now = time.time()
         run = {
-            "chunk": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
+            "index": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
             "images_per_s": round((step - start_step) * config.batch / max(now - t_loop, 1e-9), 1),
-            "device": device_name, "world_size": info.world_size, "data": data_names, "fingerprint": bank.fingerprint, "chunk": bank.chunk,
+            "device": device_name, "world_size": info.world_size, "data": data_names, "fingerprint": bank.fingerprint, "window": bank.chunk,
         }  # fmt: skip
         state = {
             "step": step,

@@ -219,6 +219,18 @@ def test_collect_replaces_the_committed_checkpoint_only_with_progress(shards, tm
     assert collect(returned, committed)["step"] == 4
 
 
+def test_data_windows_chain_through_training_and_collect(shards, tmp_path):
+    from faceedit_gui.training import chunks
+
+    window = chunks.stage_chunk([shards], tmp_path / "gen_chunk", budget_bytes=24_000, start=0)
+    assert 0 < window["count"] < 20
+    train(tiny_config(save_optimizer=False), tmp_path / "gen_chunk", tmp_path / "ret" / "generator", minutes=5, max_steps=1, **QUIET)
+    committed = tmp_path / "committed"
+    state = chunks.collect(tmp_path / "ret", committed)
+    assert state["history"][-1]["window"]["start"] == 0 and state["history"][-1]["index"] == 1
+    assert chunks.next_start(committed, 20) == window["count"]  # the next run takes the next faces
+
+
 def test_cli_reports_bad_input(tmp_path, capsys):
     assert cli_main(["train", "generator", "--data", str(tmp_path / "none"), "--out", str(tmp_path / "o"), "--tiny", "--device", "cpu", "--steps", "1"]) == 1
     assert "data folder not found" in capsys.readouterr().err

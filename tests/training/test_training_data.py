@@ -112,7 +112,7 @@ def test_stage_cuts_consecutive_windows_within_the_budget(tmp_path):
     # the committed checkpoint's history says where the next window starts
     ckpt = tmp_path / "ckpt"
     ckpt.mkdir()
-    (ckpt / "state.json").write_text(json.dumps({"history": [{"chunk": one}]}))
+    (ckpt / "state.json").write_text(json.dumps({"history": [{"window": one}]}))
     start = chunks.next_start(ckpt, total)
     assert start == one["count"]
     two = chunks.stage_chunk([a, b], tmp_path / "chunk", budget_bytes=20_000, start=start)
