@@ -15,7 +15,7 @@ Shard arrays (the packer's format):
     data, offsets  uint8 [B], int64 [N + 1]: image i is data[offsets[i]:offsets[i+1]]
     <labels>       any array whose first dimension is N (split, age, gender, attrs, ...)
 
-Loading: every shard is read and decoded once (OpenCV when importable, else Pillow) and
+Loading: every shard is read and decoded once (OpenCV, else Pillow, else torchvision) and
 the whole set is kept as ONE uint8 tensor `[N, H, W, 3]` on the training device (a
 3k-face 128 px chunk is 150 MB, all 31k training faces 1.5 GB): batches are gathered,
 flipped and converted to float on the device, never per image on the CPU.
@@ -77,7 +77,8 @@ def list_shards(data_dir: str | Path) -> list[Path]:
 def decode_images(buffer: np.ndarray, offsets: np.ndarray, workers: int = 8) -> np.ndarray:
     """N back-to-back JPEG/PNG files -> uint8 `[N, H, W, 3]` RGB (all the same size).
 
-    Uses OpenCV when importable, else Pillow (both release the GIL, so threads help).
+    Uses OpenCV when importable, else Pillow, else torchvision (all three are on the GPU
+    machine; OpenCV and Pillow release the GIL, so threads help).
     """
     if offsets.ndim != 1 or offsets.shape[0] < 2:
         raise ValueError(f"offsets: expected [N + 1] with N >= 1, got shape {tuple(offsets.shape)}")
@@ -115,7 +116,16 @@ def _image_decoder():
 
         return decode_pil
     except ImportError:
-        raise ImportError("decoding JPEG/PNG shards needs OpenCV or Pillow") from None
+        pass
+    try:
+        from torchvision.io import ImageReadMode, decode_image  # noqa: PLC0415
+
+        def decode_tv(b: np.ndarray) -> np.ndarray:
+            return decode_image(torch.from_numpy(b.copy()), mode=ImageReadMode.RGB).permute(1, 2, 0).numpy()
+
+        return decode_tv
+    except ImportError:
+        raise ImportError("decoding JPEG/PNG shards needs OpenCV, Pillow or torchvision") from None
 
 
 def load_shard(path: str | Path, train_only: bool = True) -> Shard:
