@@ -7,7 +7,6 @@ the file and the reason; an external `.pt` is opened only through `load_torch_ch
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,17 +23,9 @@ from faceedit_gui.checkpoints.card import (
     ExternalRef,
 )
 from faceedit_gui.checkpoints.safe_load import CheckpointError, UnsafeCheckpointError, load_torch_checkpoint
+from faceedit_gui.hashing import sha256_file
 
 _FP16_MAX = 65504.0  # largest finite float16
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def external_ref(

@@ -22,7 +22,6 @@ Convention: decoded images are uint8 `[N, S, S, 3]` RGB.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +29,8 @@ from typing import Iterator
 
 import cv2
 import numpy as np
+
+from faceedit_gui.hashing import sha256_file
 
 Encoding = str  # 'raw' | 'jpeg' | 'png'
 MiB = 1 << 20
@@ -116,7 +117,7 @@ class ShardWriter:
         nbytes = path.stat().st_size
         if nbytes > self.max_bytes:
             raise RuntimeError(f"{path}: {nbytes} bytes is over the shard budget {self.max_bytes}")
-        self.shards.append({"file": path.name, "split": self.split, "count": n, "bytes": nbytes, "sha256": _sha256(path)})
+        self.shards.append({"file": path.name, "split": self.split, "count": n, "bytes": nbytes, "sha256": sha256_file(path)})
         self._images, self._bytes = [], 0
         self._labels = {k: [] for k in _LABEL_KEYS}
 
@@ -141,11 +142,3 @@ def iter_shards(folder: str | Path, split: str = "train", decode: bool = True) -
     for shard in read_index(folder)["shards"]:
         if shard["split"] == split:
             yield read_shard(folder / shard["file"], decode)
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

@@ -15,7 +15,6 @@ mid-save) is refused instead of silently resumed. Loading never unpickles anythi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -25,6 +24,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
+
+from faceedit_gui.hashing import sha256_file
 
 FORMAT = "faceedit-gan-training/1"
 STATE_FILE = "state.json"
@@ -42,12 +43,6 @@ def net_file(name: str) -> str:
     return f"{name}.safetensors"
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _compact(state_dict: dict[str, torch.Tensor], dtype: torch.dtype) -> dict[str, torch.Tensor]:
@@ -65,7 +60,7 @@ def _save_atomic(tensors: dict[str, torch.Tensor], path: Path, metadata: dict[st
     tmp = path.with_name(path.name + ".tmp")
     save_file(tensors, str(tmp), metadata=metadata)
     os.replace(tmp, path)
-    return {"file": path.name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
+    return {"file": path.name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 def optimizer_tensors(name: str, opt: torch.optim.Optimizer, module: nn.Module) -> dict[str, torch.Tensor]:
@@ -174,7 +169,7 @@ def load_training_checkpoint(
         path = ckpt / info["file"]
         if not path.is_file():
             raise CheckpointError(f"{path} is missing")
-        if verify and _sha256(path) != info["sha256"]:
+        if verify and sha256_file(path) != info["sha256"]:
             raise CheckpointError(f"{path}: sha256 differs from state.json (a partial or mixed save?)")
         with safe_open(str(path), framework="pt") as f:
             saved_step = (f.metadata() or {}).get("step")
