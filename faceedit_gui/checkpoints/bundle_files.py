@@ -22,6 +22,7 @@ from faceedit_gui.checkpoints.card import (
     BundleMismatchError,
     ExternalRef,
 )
+from faceedit_gui.checkpoints.keys import compare_shapes
 from faceedit_gui.checkpoints.safe_load import CheckpointError, UnsafeCheckpointError, load_torch_checkpoint
 from faceedit_gui.hashing import sha256_file
 
@@ -215,8 +216,7 @@ def check_state_shapes(
 ) -> None:
     """Missing/unexpected keys and wrong shapes, all named, in one error."""
     where = f"bundle {folder}: {file}"
-    missing = [k for k in expected if k not in got]
-    unexpected = [k for k in got if k not in expected]
+    missing, unexpected, wrong = compare_shapes(expected, got)
     if missing or unexpected:
         parts = []
         if missing:
@@ -224,7 +224,6 @@ def check_state_shapes(
         if unexpected:
             parts.append(f"unexpected key(s) {_some(unexpected)}")
         raise BundleMismatchError(f"{where}: does not fit network {name!r}: {'; '.join(parts)}")
-    wrong = [k for k in expected if tuple(got[k]) != tuple(expected[k])]
     if wrong:
         details = "; ".join(f"{k!r} has shape {list(got[k])}, expected {list(expected[k])}" for k in wrong[:5])
         more = f" (+{len(wrong) - 5} more)" if len(wrong) > 5 else ""

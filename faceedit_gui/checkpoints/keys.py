@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
@@ -18,6 +18,54 @@ def strip_prefix(state: Mapping[str, torch.Tensor], prefix: str) -> dict[str, to
     return {k[len(p) :]: v for k, v in state.items() if k.startswith(p)}
 
 
+def compare_shapes(
+    expected: Mapping[str, Sequence[int]],
+    got: Mapping[str, Sequence[int] | None],
+    optional_suffixes: tuple[str, ...] = (),
+) -> tuple[list[str], list[str], list[str]]:
+    """`(missing, unexpected, wrong_shape)` keys of `got` against `expected` (key -> shape).
+
+    The one place where keys and shapes are compared. Keys ending in one of
+    `optional_suffixes` may be missing. A `got` shape of `None` (an entry that is not a
+    tensor) is never called a wrong shape; callers report it themselves. `missing` and
+    `wrong_shape` follow `expected`'s order, `unexpected` follows `got`'s.
+    """
+    missing = [k for k in expected if k not in got and not k.endswith(optional_suffixes)]
+    unexpected = [k for k in got if k not in expected]
+    wrong = [k for k in expected if got.get(k) is not None and tuple(got[k]) != tuple(expected[k])]  # type: ignore[arg-type]
+    return missing, unexpected, wrong
+
+
+def check_state(
+    expected: Mapping[str, Sequence[int]],
+    state: Mapping[str, Any],
+    source: str,
+    target: str,
+    optional_suffixes: tuple[str, ...] = ("num_batches_tracked",),
+    list_max: int = _LIST_MAX,
+) -> None:
+    """Raise one `CheckpointError` naming every missing key, unexpected key, non-tensor entry
+    and wrong shape (got/expected) of `state` against `expected` (key -> shape).
+
+    `source` names the file (and the part of it), `target` what it should fit (a class name).
+    """
+    got = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else None for k, v in state.items()}
+    missing, unexpected, wrong_keys = compare_shapes(expected, got, optional_suffixes)
+    not_tensors = [k for k in state if k in expected and got[k] is None]
+    wrong = [f"{k}: got {list(got[k])}, expected {list(expected[k])}" for k in wrong_keys]  # type: ignore[arg-type]
+    problems = []
+    if missing:
+        problems.append(f"{len(missing)} missing key(s): {short_list(missing, list_max)}")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected key(s): {short_list(unexpected, list_max)}")
+    if not_tensors:
+        problems.append(f"{len(not_tensors)} entries that are not tensors: {short_list(not_tensors, list_max)}")
+    if wrong:
+        problems.append(f"{len(wrong)} wrong shape(s): {short_list(wrong, list_max)}")
+    if problems:
+        raise CheckpointError(f"{source}: does not fit {target}: " + "; ".join(problems))
+
+
 def load_state_dict_checked(
     module: nn.Module,
     state: Mapping[str, torch.Tensor],
@@ -31,22 +79,9 @@ def load_state_dict_checked(
     Floating tensors are cast to the module's dtype.
     """
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state and not k.endswith(optional_suffixes)]
-    unexpected = [k for k in state if k not in expected]
-    wrong = [
-        f"{k}: got {list(state[k].shape)}, expected {list(v.shape)}"
-        for k, v in expected.items()
-        if k in state and tuple(state[k].shape) != tuple(v.shape)
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_short(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
-    if wrong:
-        problems.append(f"{len(wrong)} wrong shape(s): {_short(wrong)}")
-    if problems:
-        raise CheckpointError(f"{source}: does not fit {type(module).__name__}: " + "; ".join(problems))
+    check_state(
+        {k: tuple(v.shape) for k, v in expected.items()}, state, source, type(module).__name__, optional_suffixes
+    )
     full = dict(expected)
     for k, v in state.items():
         target = expected[k]
@@ -54,6 +89,7 @@ def load_state_dict_checked(
     module.load_state_dict(full, strict=True)
 
 
-def _short(items: list[str]) -> str:
-    head = ", ".join(items[:_LIST_MAX])
-    return head + (f", ... ({len(items) - _LIST_MAX} more)" if len(items) > _LIST_MAX else "")
+def short_list(items: list[str], list_max: int = _LIST_MAX) -> str:
+    """The first `list_max` items, comma-separated, and how many more there are."""
+    head = ", ".join(items[:list_max])
+    return head + (f", ... ({len(items) - list_max} more)" if len(items) > list_max else "")

@@ -27,6 +27,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from faceedit_gui.checkpoints.keys import check_state, load_state_dict_checked, short_list
 from faceedit_gui.checkpoints.safe_load import CheckpointError, load_torch_checkpoint
 from faceedit_gui.networks.arcface import ArcFaceConfig, Backbone
 from faceedit_gui.networks.encoders import STYLE_DIM, OfficialEncoder, OfficialEncoderConfig
@@ -84,30 +85,14 @@ def load_by_key_table(
     `extra` gives module keys filled from elsewhere (e.g. `latent_avg`). Floating tensors
     are cast to the module's dtype. Returns `module`, now on the CPU.
     """
-    by_ckpt = {e.checkpoint_key: e for e in table}
-    missing = [
-        e.checkpoint_key
-        for e in table
-        if e.checkpoint_key not in state and not e.checkpoint_key.endswith(OPTIONAL_SUFFIXES)
-    ]
-    unexpected = [k for k in state if k not in by_ckpt]
-    not_tensors = [k for k in state if k in by_ckpt and not isinstance(state[k], torch.Tensor)]
-    wrong = [
-        f"{k}: got {list(state[k].shape)}, expected {list(by_ckpt[k].shape)}"
-        for k in state
-        if k in by_ckpt and isinstance(state[k], torch.Tensor) and tuple(state[k].shape) != by_ckpt[k].shape
-    ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing key(s): {_short(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected key(s): {_short(unexpected)}")
-    if not_tensors:
-        problems.append(f"{len(not_tensors)} entries that are not tensors: {_short(not_tensors)}")
-    if wrong:
-        problems.append(f"{len(wrong)} wrong shape(s): {_short(wrong)}")
-    if problems:
-        raise CheckpointError(f"{source}: does not fit {type(module).__name__}: " + "; ".join(problems))
+    check_state(
+        {e.checkpoint_key: e.shape for e in table},
+        state,
+        source,
+        type(module).__name__,
+        OPTIONAL_SUFFIXES,
+        _LIST_MAX,
+    )
 
     new_state: dict[str, torch.Tensor] = {}
     for entry in table:
@@ -124,8 +109,7 @@ def load_by_key_table(
 
 
 def _short(items: list[str]) -> str:
-    head = ", ".join(items[:_LIST_MAX])
-    return head + (f", ... ({len(items) - _LIST_MAX} more)" if len(items) > _LIST_MAX else "")
+    return short_list(items, _LIST_MAX)
 
 
 def _freeze(module: nn.Module) -> nn.Module:
@@ -254,7 +238,6 @@ def load_e4e_or_psp(
 
 def _build_generator(dec_state: dict[str, torch.Tensor], size: int, source: str) -> nn.Module:
     """The decoder as the reference builds it: `Generator(size, 512, 8, channel_multiplier=2)`."""
-    from faceedit_gui.checkpoints.keys import load_state_dict_checked
     from faceedit_gui.networks.stylegan2 import Generator
 
     if not dec_state:
