@@ -19,7 +19,6 @@ counter, the data position and the schedule. bf16 autocast on CUDA; float32 on t
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from dataclasses import field
 from pathlib import Path
@@ -37,10 +36,21 @@ from faceedit_gui.networks.small_encoder import SmallEncoder, SmallEncoderConfig
 from faceedit_gui.networks.stylegan2 import Generator
 from faceedit_gui.training import checkpoint as ckpt
 from faceedit_gui.training.data import ImageBank, InfiniteSampler
-from faceedit_gui.training.distributed import DistInfo, all_reduce_grads, any_rank, broadcast_module, init_distributed, shutdown
+from faceedit_gui.training.distributed import DistInfo, all_reduce_grads, broadcast_module, init_distributed, shutdown
 from faceedit_gui.training.encoder_losses import EncoderLossWeights, active_deltas, encoder_loss
+from faceedit_gui.training.loop import (  # noqa: F401  (TrainingDiverged: re-exported)
+    TrainingDiverged,
+    WallClock,
+    control_point,
+    file_sizes,
+    finish,
+    open_log,
+    pick_resume,
+    set_cuda_flags,
+    step_seed,
+)
 from faceedit_gui.training.png import make_grid, write_png
-from faceedit_gui.training.train_log import DeviceMeter, JsonlLog
+from faceedit_gui.training.train_log import DeviceMeter
 
 ENCODER_ARCH = ("channels", "units", "fpn_channels", "head_channels", "coarse_styles", "middle_styles", "se")
 
@@ -146,12 +156,7 @@ def generator_mean_w(g: Generator, n: int, seed: int) -> torch.Tensor:
     return torch.cat([g.mapping(part) for part in z.split(4096)]).mean(0)
 
 
-def _step_seed(seed: int, step: int, rank: int) -> int:
-    return (seed * 1_000_003 + step * 7_919 + rank * 104_729 + 54_321) % (2**62)
-
-
-class TrainingDiverged(RuntimeError):
-    """A logged loss became NaN or infinite; nothing was saved after it."""
+_SEED_SALT = 54_321  # this loop's per-step seed stream (`loop.step_seed`)
 
 
 def train(
@@ -197,17 +202,12 @@ def _train(config, data_dirs, generator_src, out_dir, minutes, resume, nets, inf
     b_syn = min(b, int(round(b * config.synthetic_fraction)))  # generated images per rank
     b_real = b - b_syn
     if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high" if config.tf32 else "highest")
+        set_cuda_flags(config.tf32)
     amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=cuda and config.precision == "bf16")
 
     # ---- resume source
-    resume_dir = None
-    if resume is not None:
-        dirs = [resume] if isinstance(resume, (str, Path)) else list(resume)
-        resume_dir = ckpt.pick_latest(dirs)
-        if resume_dir is None:
-            raise ckpt.CheckpointError(f"no checkpoint (state.json) in any of {[str(d) for d in dirs]}")
+    resume_dir = pick_resume(resume)
+    if resume_dir is not None:
         saved = config_from_dict(EncoderTrainConfig, ckpt.read_state(resume_dir)["config"])
         diff = [f for f in ENCODER_ARCH if getattr(saved.encoder, f) != getattr(config.encoder, f)]
         if diff:
@@ -265,22 +265,18 @@ def _train(config, data_dirs, generator_src, out_dir, minutes, resume, nets, inf
     grid_x = bank.batch(torch.arange(min(config.grid_pairs, len(bank)), device=dev))
     w_avg = encoder.latent_avg[0].detach().clone()
 
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = JsonlLog(out_dir / "log.jsonl", enabled=info.is_main)
-    log.seed_from(None if resume_dir is None else Path(resume_dir) / "log.jsonl", step)
+    log = open_log(out_dir, resume_dir, step, info)
     meter = DeviceMeter()
-    deadline = t0 + minutes * 60.0 - config.save_reserve_s
-    t_loop = last_t = last_save = time.time()
-    last_step = step
+    clock = WallClock(t0, minutes, config.save_reserve_s, elapsed_before, step)
     device_name = torch.cuda.get_device_name(dev) if cuda else "cpu"
 
     def save() -> dict[str, Any]:
         now = time.time()
         run = {"chunk": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
-               "images_per_s": round((step - start_step) * config.batch / max(now - t_loop, 1e-9), 1),
+               "images_per_s": clock.run_rate(start_step, step, config.batch, now),
                "device": device_name, "world_size": info.world_size, "data": names}  # fmt: skip
         state = {
-            "step": step, "elapsed_s": round(elapsed_before + now - t0, 1), "chunks": chunk + 1, "seed": config.seed,
+            "step": step, "elapsed_s": clock.elapsed_s(now), "chunks": chunk + 1, "seed": config.seed,
             "config": config_to_dict(config), "encoder_config": config_to_dict(enc_cfg), "network_type": SmallEncoder.network_type,
             "generator": g_info, "perceptual": perceptual.name, "perceptual_detail": perceptual.describe(),
             "identity": id_source, "data": {"fingerprint": bank.fingerprint, "n_images": len(bank), **sampler.state()},
@@ -295,7 +291,7 @@ def _train(config, data_dirs, generator_src, out_dir, minutes, resume, nets, inf
     diverged = False
     encoder.train()
     while max_steps is None or step < max_steps:
-        torch.manual_seed(_step_seed(config.seed, step, info.rank))
+        torch.manual_seed(step_seed(config.seed, step, info.rank, _SEED_SALT))
         if step < warmup_end:
             opt.param_groups[0]["lr"] = config.lr * (step - start_step + 1) / max(warmup_end - start_step, 1)
         elif step == warmup_end:
@@ -323,33 +319,23 @@ def _train(config, data_dirs, generator_src, out_dir, minutes, resume, nets, inf
         step += 1
 
         final = max_steps is not None and step >= max_steps
-        stale = time.time() - last_t > 60
-        if step % config.log_every == 0 or final or stale:
+        if step % config.log_every == 0 or final or clock.stale():
             values = meter.flush()
             now = time.time()
-            rec = {"step": step, "time_s": round(elapsed_before + now - t0, 1), "active_deltas": n_active,
-                   "images_per_s": round((step - last_step) * config.batch / max(now - last_t, 1e-9), 1),
+            rec = {"step": step, "time_s": clock.elapsed_s(now), "active_deltas": n_active,
+                   "images_per_s": clock.rate(step, config.batch, now),
                    **{k: round(v, 6) for k, v in values.items()}}  # fmt: skip
-            log.write(rec)
-            last_t, last_step = now, step
-            diverged = any(not math.isfinite(v) for v in values.values())
-            if any_rank(diverged or now >= deadline, info, dev):
+            stop, diverged = control_point(
+                clock, step, now, rec, values, log, info, dev, config.checkpoint_every_minutes, save, say
+            )
+            if stop:
                 break
-            if info.is_main and now - last_save >= config.checkpoint_every_minutes * 60:
-                save()
-                say(f"step {step}: {rec}")
-                last_save = time.time()
-    if cuda:
-        torch.cuda.synchronize(dev)
-    if diverged:
-        raise TrainingDiverged(f"a loss became non-finite by step {step}; the last good save is in {out_dir}")
-    written = save() if info.is_main else {}
-    seconds = time.time() - t_loop
+    written, seconds = finish(clock, step, diverged, out_dir, info, dev, save)
     summary = {
         "step": step, "steps_this_run": step - start_step, "seconds_training": round(seconds, 2),
         "images_per_s": round((step - start_step) * config.batch / max(seconds, 1e-9), 1),
         "perceptual": perceptual.name, "identity": id_source, "out": str(out_dir),
-        "files": {k: v["bytes"] for k, v in written.get("files", {}).items()},
+        "files": file_sizes(written),
     }  # fmt: skip
     say(f"done: {summary}")
     return summary

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import time
 from dataclasses import field
 from pathlib import Path
@@ -40,10 +39,21 @@ from faceedit_gui.networks.stylegan2 import Generator
 from faceedit_gui.training import checkpoint as ckpt
 from faceedit_gui.training.augment import diff_augment, parse_policy
 from faceedit_gui.training.data import ImageBank, InfiniteSampler
-from faceedit_gui.training.distributed import DistInfo, all_reduce_grads, any_rank, broadcast_module, init_distributed, shutdown
+from faceedit_gui.training.distributed import DistInfo, all_reduce_grads, broadcast_module, init_distributed, shutdown
 from faceedit_gui.training.gan_losses import d_logistic_loss, g_nonsaturating_loss, path_length_loss, r1_loss, style_mixing_w_plus
+from faceedit_gui.training.loop import (  # noqa: F401  (TrainingDiverged: re-exported for the CLI)
+    TrainingDiverged,
+    WallClock,
+    control_point,
+    file_sizes,
+    finish,
+    open_log,
+    pick_resume,
+    set_cuda_flags,
+    step_seed,
+)
 from faceedit_gui.training.png import make_grid, write_png
-from faceedit_gui.training.train_log import DeviceMeter, JsonlLog
+from faceedit_gui.training.train_log import DeviceMeter
 
 # ~0.93 GMAC per 128 px synthesis pass (conv + linear), 7.15 M parameters; D with the
 # same table: ~0.96 GMAC, 4.76 M parameters (`faceedit train generator --cost`).
@@ -168,8 +178,7 @@ def _requires_grad(module: nn.Module, flag: bool) -> None:
         p.requires_grad_(flag)
 
 
-def _step_seed(seed: int, step: int, rank: int) -> int:
-    return (seed * 1_000_003 + step * 7_919 + rank * 104_729 + 12_345) % (2**62)
+_SEED_SALT = 12_345  # this loop's per-step seed stream (`loop.step_seed`)
 
 
 def _data_seed(seed: int, fingerprint: str) -> int:
@@ -189,10 +198,6 @@ def _match_state_layout(opt: torch.optim.Optimizer) -> None:
         for k, v in list(st.items()):
             if torch.is_tensor(v) and v.shape == p.shape and v.stride() != p.stride():
                 st[k] = torch.empty_like(p).copy_(v)
-
-
-class TrainingDiverged(RuntimeError):
-    """A logged loss became NaN or infinite; nothing was saved after it."""
 
 
 def train(
@@ -230,20 +235,15 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     parse_policy(config.augment)
     b = config.batch // info.world_size
     if cuda:
-        torch.backends.cudnn.benchmark = True
-        torch.set_float32_matmul_precision("high" if config.tf32 else "highest")
+        set_cuda_flags(config.tf32)
     amp = torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=config.precision == "bf16")
     no_amp = torch.autocast(device_type=dev.type, enabled=False)
     if config.precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be 'bf16' or 'fp32', got {config.precision!r}")
 
     # ---- resume source
-    resume_dir = None
-    if resume is not None:
-        dirs = [resume] if isinstance(resume, (str, Path)) else list(resume)
-        resume_dir = ckpt.pick_latest(dirs)
-        if resume_dir is None:
-            raise ckpt.CheckpointError(f"no checkpoint (state.json) in any of {[str(d) for d in dirs]}")
+    resume_dir = pick_resume(resume)
+    if resume_dir is not None:
         saved_cfg = config_from_dict(GeneratorTrainConfig, ckpt.read_state(resume_dir)["config"])
         check_architecture(config, saved_cfg)
 
@@ -295,9 +295,7 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     say(cost_report(config))
 
     # ---- output
-    out_dir.mkdir(parents=True, exist_ok=True)
-    log = JsonlLog(out_dir / "log.jsonl", enabled=info.is_main)
-    log.seed_from(None if resume_dir is None else Path(resume_dir) / "log.jsonl", step)  # fresh: empty
+    log = open_log(out_dir, resume_dir, step, info)
     grid_z = torch.randn(config.grid[0] * config.grid[1], config.style_dim, generator=torch.Generator().manual_seed(config.grid_seed))
 
     synth = torch.compile(g.synthesis) if config.compile else g.synthesis
@@ -306,22 +304,20 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
     n_latent, sd = g.n_latent, config.style_dim
     g_params, ema_params = list(g.parameters()), list(g_ema.parameters())
     meter = DeviceMeter()
-    deadline = t0 + minutes * 60.0 - config.save_reserve_s
-    t_loop = last_t = last_save = time.time()
-    last_step = step
+    clock = WallClock(t0, minutes, config.save_reserve_s, elapsed_before, step)
     device_name = torch.cuda.get_device_name(dev) if cuda else "cpu"
 
     def save() -> dict[str, Any]:
         now = time.time()
         run = {
             "index": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
-            "images_per_s": round((step - start_step) * config.batch / max(now - t_loop, 1e-9), 1),
+            "images_per_s": clock.run_rate(start_step, step, config.batch, now),
             "device": device_name, "world_size": info.world_size, "data": data_names, "fingerprint": bank.fingerprint, "window": bank.chunk,
         }  # fmt: skip
         state = {
             "step": step,
             "kimg": step * config.batch / 1000,
-            "elapsed_s": round(elapsed_before + now - t0, 1),
+            "elapsed_s": clock.elapsed_s(now),
             "chunks": chunk + 1,
             "seed": config.seed,
             "config": config_to_dict(config),
@@ -337,7 +333,7 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
 
     diverged = False
     while max_steps is None or step < max_steps:
-        torch.manual_seed(_step_seed(config.seed, step, info.rank))
+        torch.manual_seed(step_seed(config.seed, step, info.rank, _SEED_SALT))
         if step < warmup_end:
             frac = (step - start_step + 1) / max(warmup_end - start_step, 1)
             opt_g.param_groups[0]["lr"], opt_d.param_groups[0]["lr"] = g_lr * frac, d_lr * frac
@@ -407,31 +403,22 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
 
         # control point: log (one host sync), stop check, periodic save
         final = max_steps is not None and step >= max_steps
-        stale = not info.enabled and time.time() - last_t > 60  # slow steps (CPU): check the clock anyway
+        stale = not info.enabled and clock.stale()  # slow steps (CPU): check the clock anyway
         if step % config.log_every == 0 or final or stale:
             values = meter.flush()
             now = time.time()
             rec = {
                 "step": step, "kimg": round(step * config.batch / 1000, 3),
-                "time_s": round(elapsed_before + now - t0, 1),
-                "images_per_s": round((step - last_step) * config.batch / max(now - last_t, 1e-9), 1),
+                "time_s": clock.elapsed_s(now),
+                "images_per_s": clock.rate(step, config.batch, now),
                 **{k: round(v, 5) for k, v in values.items()},
             }  # fmt: skip
-            log.write(rec)
-            last_t, last_step = now, step
-            diverged = any(not math.isfinite(v) for v in values.values())
-            if any_rank(diverged or now >= deadline, info, dev):
+            stop, diverged = control_point(
+                clock, step, now, rec, values, log, info, dev, config.checkpoint_every_minutes, save, say
+            )
+            if stop:
                 break
-            if info.is_main and now - last_save >= config.checkpoint_every_minutes * 60:
-                save()
-                say(f"step {step}: {rec}")
-                last_save = time.time()
-    if cuda:
-        torch.cuda.synchronize(dev)
-    if diverged:
-        raise TrainingDiverged(f"a loss became non-finite by step {step}; the last good save is in {out_dir}")
-    written = save() if info.is_main else {}
-    seconds = time.time() - t_loop
+    written, seconds = finish(clock, step, diverged, out_dir, info, dev, save)
     summary = {
         "step": step,
         "kimg": step * config.batch / 1000,
@@ -439,7 +426,7 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
         "seconds_training": round(seconds, 2),
         "images_per_s": round((step - start_step) * config.batch / max(seconds, 1e-9), 1),
         "out": str(out_dir),
-        "files": {k: v["bytes"] for k, v in written.get("files", {}).items()},
+        "files": file_sizes(written),
     }
     say(f"done: {summary}")
     return summary
