@@ -191,3 +191,15 @@ def build_edit_bundle(folder: Path, size: int = 32, seed: int = 0) -> Path:
 @pytest.fixture(scope="session")
 def edit_bundle_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_edit_bundle(tmp_path_factory.mktemp("edit_bundle") / "bundle")
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (two shared cores: fast and steady), then back.
+
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from faceedit_gui.cli.eval_inversion import main as eval_main
 from faceedit_gui.faces.packing import ShardWriter
@@ -17,12 +16,7 @@ from faceedit_gui.metrics.inversion import METRIC_KEYS, find_landmarks, load_ali
 PHOTOS = sorted((Path(__file__).resolve().parents[3] / "shared" / "data" / "photos" / "ffhq").glob("*.png"))[:3]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

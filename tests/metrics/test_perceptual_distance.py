@@ -19,12 +19,7 @@ from faceedit_gui.networks.lpips import LPIPS
 PHOTO = Path(__file__).resolve().parents[3] / "shared" / "data" / "photos" / "ffhq" / "00000.png"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

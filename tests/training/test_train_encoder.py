@@ -25,12 +25,7 @@ from faceedit_gui.training.train_generator import train as train_generator
 QUIET = {"device": "cpu", "echo": lambda _: None}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")

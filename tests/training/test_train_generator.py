@@ -23,13 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 QUIET = {"device": "cpu", "echo": lambda _: None}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Two shared cores: one intra-op thread keeps these tests fast and steady."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 def write_shards(folder: Path, n: int = 20, size: int = 32, seed: int = 0) -> Path:
