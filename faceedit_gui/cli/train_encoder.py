@@ -59,25 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve_config(args: argparse.Namespace):
     """base (tiny / checkpoint's / default) + --config + --batch."""
-    from faceedit_gui.config import config_from_dict
-    from faceedit_gui.training import checkpoint as ckpt
+    from faceedit_gui.cli.train_config import resolve_train_config
     from faceedit_gui.training.train_encoder import EncoderTrainConfig, merge_config, tiny_config
 
-    latest = ckpt.pick_latest(args.resume) if args.resume else None
-    if args.tiny:
-        config = tiny_config()
-    elif latest is not None:
-        config = config_from_dict(EncoderTrainConfig, ckpt.read_state(latest)["config"])
-    else:
-        config = EncoderTrainConfig()
-    if args.config is not None:
-        overrides = json.loads(args.config.read_text())
-        if not isinstance(overrides, dict):
-            raise ValueError(f"{args.config}: expected a JSON object of config fields")
-        config = merge_config(config, overrides)
-    if args.batch is not None:
-        config = merge_config(config, {"batch": args.batch})
-    return config
+    return resolve_train_config(args, EncoderTrainConfig, tiny_config, merge_config)
 
 
 def run(args: argparse.Namespace) -> int:

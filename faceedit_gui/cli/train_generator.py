@@ -56,24 +56,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def resolve_config(args: argparse.Namespace):
     """The config a run uses: base (tiny / checkpoint's / default) + --config + --batch."""
-    from faceedit_gui.training import checkpoint as ckpt
+    from faceedit_gui.cli.train_config import resolve_train_config
     from faceedit_gui.training.train_generator import GeneratorTrainConfig, merge_config, tiny_config
-    from faceedit_gui.config import config_from_dict
 
-    if args.tiny:
-        config = tiny_config()
-    elif args.resume and ckpt.pick_latest(args.resume) is not None:
-        config = config_from_dict(GeneratorTrainConfig, ckpt.read_state(ckpt.pick_latest(args.resume))["config"])
-    else:
-        config = GeneratorTrainConfig()
-    if args.config is not None:
-        overrides = json.loads(args.config.read_text())
-        if not isinstance(overrides, dict):
-            raise ValueError(f"{args.config}: expected a JSON object of config fields")
-        config = merge_config(config, overrides)
-    if args.batch is not None:
-        config = merge_config(config, {"batch": args.batch})
-    return config
+    return resolve_train_config(args, GeneratorTrainConfig, tiny_config, merge_config)
 
 
 def run(args: argparse.Namespace) -> int:
