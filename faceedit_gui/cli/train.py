@@ -20,6 +20,7 @@ TRAINERS: dict[str, str] = {
     "classifier": "train_classifier",
     "identity": "train_identity",
     "encoder": "train_encoder",
+    "editor": "train_editor",
 }
 
 
