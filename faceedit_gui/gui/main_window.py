@@ -86,7 +86,7 @@ class MainWindow(QMainWindow):
         c.failed.connect(self.show_message)
         c.busy.connect(self._busy)
         c.frame.connect(self._show_frame)
-        self.sliders.valueChanged.connect(c.set_value)
+        self.sliders.valueChanged.connect(lambda *_: c.set_values(self.sliders.values()))
         self.sliders.committed.connect(lambda: self.history.commit(self.sliders.values()))
         self.overlay.changed.connect(self._refresh_overlay)
         self.overlay.enabled.toggled.connect(self._overlay_toggled)
