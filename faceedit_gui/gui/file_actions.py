@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from faceedit_gui.gui.dialogs import (OFFICIAL_EXPLANATION, ask_jpeg_quality, confirm_overwrite,
                                       describe_official_checkpoint)
-from faceedit_gui.gui.presets import PresetError, load_preset, save_preset
+from faceedit_gui.engine.presets import PresetError, check_sliders, read_preset, write_preset
 from faceedit_gui.gui.saving import SaveError, atomic_save_image, same_file, suggest_path
 
 if TYPE_CHECKING:
@@ -96,8 +96,8 @@ class FileActions:
                 return None
         path = Path(path)
         try:
-            save_preset(path, self.w.sliders.values())
-        except OSError as exc:
+            write_preset(path, self.w.sliders.values())
+        except (OSError, PresetError) as exc:
             self.w.show_message("Preset not saved", f"{path}: {exc}")
             return None
         self.w.settings.set_last_folder("preset", path)
@@ -111,7 +111,7 @@ class FileActions:
             if not path:
                 return False
         try:
-            values = load_preset(path, self.w.sliders.rows.keys())
+            values = check_sliders(read_preset(path), self.w.sliders.rows.keys(), f"preset {path}")
         except PresetError as exc:
             self.w.show_message("Preset not loaded", str(exc))
             return False
