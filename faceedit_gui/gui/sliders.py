@@ -9,11 +9,34 @@ history turns commits into undo steps.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QPainter, QPen
 from PySide6.QtWidgets import (QDoubleSpinBox, QGridLayout, QLabel, QPushButton, QSlider, QToolButton, QVBoxLayout,
                                QWidget)
 
 STEPS = 100  # slider steps per unit
+
+
+class MarkedSlider(QSlider):
+    """A horizontal slider that draws its own marks at every whole unit (0 and ±1 stronger):
+    some styles (qdarkstyle) hide QSlider's tick marks."""
+
+    def paintEvent(self, event) -> None:  # noqa: N802 (Qt)
+        super().paintEvent(event)
+        span = self.maximum() - self.minimum()
+        if span <= 0:
+            return
+        p = QPainter(self)
+        margin = 8.0  # about half the handle
+        width = self.width() - 2 * margin
+        colour = self.palette().windowText().color()
+        for unit in range(-(-self.minimum() // STEPS), self.maximum() // STEPS + 1):
+            x = margin + width * (unit * STEPS - self.minimum()) / span
+            strong = abs(unit) <= 1
+            colour.setAlpha(230 if strong else 120)
+            p.setPen(QPen(colour, 2 if strong else 1))
+            p.drawLine(QPointF(x, self.height() - (6 if strong else 4)), QPointF(x, self.height()))
+        p.end()
 
 
 class SliderRow(QWidget):
@@ -27,7 +50,7 @@ class SliderRow(QWidget):
         self.default = default
         self.label = QLabel(label)
         self.label.setToolTip(tip or name)
-        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider = MarkedSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(round(lo * STEPS), round(hi * STEPS))
         self.slider.setTickPosition(QSlider.TickPosition.TicksBelow)
         self.slider.setTickInterval(STEPS)  # ticks at ..., -1, 0, 1, ...: ±1 marked
