@@ -166,7 +166,7 @@ def test_a_few_steps_on_a_fixed_batch_lower_the_loss(parts):
         loss.backward()
         for opt, _ in opts.values():
             opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0], losses
 
 
