@@ -55,6 +55,7 @@ class EditController(QObject):
         self.session: EditSession | None = None
         self.values: dict[str, float] = {}
         self.paste = False
+        self.preview = False  # True while a slider is dragged: cheaper frames, full one on release
         self.shown_generation = 0
         self.last_frame: Frame | None = None
         self.render_count = 0
@@ -175,9 +176,16 @@ class EditController(QObject):
         self.values[name] = float(value)
         self.request_render()
 
-    def set_values(self, values: dict[str, float]) -> None:
+    def set_values(self, values: dict[str, float], preview: bool = False) -> None:
         self.values = {k: float(v) for k, v in values.items()}
+        self.preview = preview
         self.request_render()
+
+    def end_preview(self) -> None:
+        """The drag ended: render the full frame for the values last previewed."""
+        if self.preview:
+            self.preview = False
+            self.request_render()
 
     def set_paste(self, paste: bool) -> None:
         if paste != self.paste:
@@ -188,12 +196,12 @@ class EditController(QObject):
         if self.session is None:
             return 0
         sliders = {k: v for k, v in self.values.items() if v}
-        return self.scheduler.submit((self.session, sliders, self.paste))
+        return self.scheduler.submit((self.session, sliders, self.paste, self.preview))
 
     def _render(self, request) -> tuple[EditSession, RenderResult]:
-        session, sliders, paste = request
+        session, sliders, paste, preview = request
         self.render_count += 1
-        return session, session.render(sliders, paste=paste)
+        return session, session.render(sliders, paste=paste, preview=preview)
 
     def _on_delivery(self, delivery: Delivery) -> None:
         if delivery.generation <= self.shown_generation or delivery.result is None:

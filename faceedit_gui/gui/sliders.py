@@ -158,6 +158,10 @@ class SliderPanel(QWidget):
             self._layout.addStretch(1)
         self.reset_all_button.setEnabled(bool(self.rows))
 
+    def dragging(self) -> bool:
+        """Whether the user is holding one of the sliders (the image then shows previews)."""
+        return any(row.slider.isSliderDown() for row in self.rows.values())
+
     def values(self) -> dict[str, float]:
         return {name: row.value() for name, row in self.rows.items()}
 

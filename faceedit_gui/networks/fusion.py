@@ -64,11 +64,13 @@ def fused_edit(
     sliders: torch.Tensor,
     q_features: dict[str, torch.Tensor] | None = None,
     noise: Sequence[torch.Tensor | None] | None = None,
+    levels: int | None = None,
 ) -> EditResult:
     """Run the style pass and the fused pass; return both images and every `m_i`.
 
     `w_p` `[B, n_w, style_dim]` (latent average included), `enc_features` the encoder's
-    pyramid, `image` the aligned input `[B, 3, R, R]`, `sliders` `[B, K]`.
+    pyramid, `image` the aligned input `[B, 3, R, R]`, `sliders` `[B, K]`. `levels` stops
+    both passes early for a preview (images at that level's resolution, masks up to it).
     """
     b = w_p.shape[0]
     if image.ndim != 4 or image.shape[0] != b or image.shape[1] != 3:
@@ -78,7 +80,7 @@ def fused_edit(
     if q_features is None:
         q_features = reconstruction_features(generator, w_p, noise)
     w_edit = w_p + editor.style_offset(sliders).to(w_p.dtype)
-    style = generator.synthesis(w_edit, noise=noise, return_features=True)
+    style = generator.synthesis(w_edit, noise=noise, return_features=True, levels=levels)
     code = editor.content_code(sliders)  # [B, L, style_dim]
     masks: dict[str, torch.Tensor] = {}
 
@@ -88,7 +90,7 @@ def fused_edit(
         masks[name] = m
         return (1 - m) * f_sty + m * f_cnt
 
-    x_refine = generator.synthesis(w_edit, noise=noise, level_hook=fuse)
+    x_refine = generator.synthesis(w_edit, noise=noise, level_hook=fuse, levels=levels)
     return EditResult(
         x_edit=style.image,
         x_refine=x_refine,

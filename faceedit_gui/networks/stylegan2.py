@@ -250,6 +250,7 @@ class Generator(nn.Module):
         randomize_noise: bool = False,
         level_hook: LevelHook | None = None,
         return_features: bool = False,
+        levels: int | None = None,
     ) -> torch.Tensor | SynthesisResult:
         """W+ `[B, n_latent, style_dim]` -> image `[B, 3, R, R]`.
 
@@ -257,14 +258,19 @@ class Generator(nn.Module):
         `randomize_noise=True`. `level_hook(i, name, feature)` may return a replacement
         for the feature map level i hands on. With `return_features=True` the result is a
         `SynthesisResult` with every level's feature map and RGB skip by name.
+        `levels` runs only the first that many levels (a cheap preview): the image is then
+        the running RGB skip at that level's resolution, `R / 2**(num_levels - levels)`.
         """
         _check_shape("w_plus", w_plus, (None, self.n_latent, self.style_dim))
+        levels = self.num_levels if levels is None else levels
+        if not 1 <= levels <= self.num_levels:
+            raise ValueError(f"levels: got {levels}, expected 1..{self.num_levels}")
         noise_list = self.resolve_noise(noise, randomize_noise)
         features: dict[str, torch.Tensor] = {}
         rgbs: dict[str, torch.Tensor] = {}
         x: torch.Tensor | None = None
         skip: torch.Tensor | None = None
-        for level, name in enumerate(self.level_names):
+        for level, name in enumerate(self.level_names[:levels]):
             x = self.level_features(level, x, w_plus, noise_list)
             if level_hook is not None:
                 x = level_hook(level, name, x)

@@ -112,3 +112,17 @@ def test_scheduler_cancel_drops_the_frame_in_flight_and_survives_errors():
         assert delivered[-1].result == "after"
     finally:
         scheduler.close()
+
+
+def test_preview_is_full_size_skips_the_finest_level_and_never_pastes(session):
+    full = session.render({"age": 1.0})
+    preview = session.render({"age": 1.0}, preview=True, paste=True)
+    assert preview.ok, preview.error
+    assert preview.refined.shape == full.refined.shape
+    finest = session.generator.level_names[-1]
+    assert finest in full.masks and finest not in preview.masks
+    assert set(preview.masks) == set(full.masks) - {finest}
+    assert preview.photo is None
+    # a blurrier but close version of the same edit
+    diff = np.abs(preview.refined.astype(int) - full.refined.astype(int)).mean()
+    assert 0 < diff < 60

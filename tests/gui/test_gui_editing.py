@@ -123,3 +123,19 @@ def test_views_side_split_original_and_full_photo_with_paste_back(qtbot, window,
     window.actions.views["edited"].trigger()
     settle(window)
     assert from_qimage(window.image_view.after).shape[0] == 32
+
+
+def test_dragging_shows_cheap_previews_and_release_shows_the_full_frame(qtbot, window, settle, ffhq_session):
+    c = window.controller
+    finest = ffhq_session.generator.level_names[-1]
+    slider = window.sliders.rows["smile"].slider
+    slider.setSliderDown(True)
+    generation = c.shown_generation
+    slider.setValue(80)
+    qtbot.waitUntil(lambda: c.shown_generation > generation, timeout=10000)
+    assert finest not in c.last_frame.result.masks  # a preview: the finest level was skipped
+    slider.setSliderDown(False)  # release: the full frame follows
+    settle(window)
+    frame = c.last_frame
+    assert finest in frame.result.masks
+    assert np.array_equal(frame.result.refined, ffhq_session.render({"smile": 0.8}).refined)

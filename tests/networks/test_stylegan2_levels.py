@@ -120,3 +120,14 @@ def test_discriminator_scores_a_batch_and_backpropagates():
     assert img.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="expected \\[B, 3, 32, 32\\]"):
         d(torch.randn(2, 3, 16, 16))
+
+
+def test_stopping_early_returns_that_levels_rgb(g):
+    wp = torch.randn(2, 8, 16)
+    with torch.no_grad():
+        full = g.synthesis(wp, return_features=True)
+        early = g.synthesis(wp, levels=3)
+    assert early.shape == (2, 3, 16, 16)
+    assert torch.equal(early, full.rgbs["16x16"])
+    with pytest.raises(ValueError, match="levels: got 0"):
+        g.synthesis(wp, levels=0)
