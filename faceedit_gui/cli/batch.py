@@ -33,6 +33,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--recursive", action=argparse.BooleanOptionalAction, default=False, help="include sub-folders")
     p.add_argument("--bundle", type=Path, default=None, help="model bundle (default: models/default)")
     p.add_argument("--baselines", type=Path, default=None, help="folder of fitted baseline directions")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True, help="terminal progress bar")
 
 
@@ -48,6 +49,10 @@ def run(args: argparse.Namespace) -> int:
     from faceedit_gui.engine.export import BatchConfig, BatchJob
     from faceedit_gui.engine.presets import PresetError, parse_settings, read_preset
 
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         sliders = read_preset(args.preset) if args.preset else {}
         sliders.update(parse_settings(args.settings))

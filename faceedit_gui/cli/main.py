@@ -26,6 +26,7 @@ SUBCOMMANDS: dict[str, str] = {
     "eval-inversion": "eval_inversion",
     "bundle-assemble": "bundle_assemble",
     "batch": "batch",
+    "eval": "eval",
 }
 
 
