@@ -32,6 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fit-samples", type=int, default=2000, help="generated samples for fitting baselines")
     p.add_argument("--calibration-samples", type=int, default=32, help="generated samples for calibrating strengths")
     p.add_argument("--photos", type=Path, default=None, help="the photos folder (default ../shared/data/photos)")
+    p.add_argument("--packs", type=Path, nargs="*", default=None,
+                   help="packed sets whose TEST split is used (default .data/aligned/{utkface,celeba}_128)")
     p.add_argument("--celeba-trained", action=argparse.BooleanOptionalAction, default=True,
                    help="leave out the two CelebA training photos (DESIGN §7)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     g = models.generator
     framing = Framing.from_dict(bundle.card.framing) if bundle.card.framing else None
     faces = ev.load_eval_faces(g.size, args.limit, framing, args.celeba_trained,
+                               packs=ev.PACKS if args.packs is None else args.packs,
                                photos=args.photos if args.photos is not None else ev.PHOTOS)  # fmt: skip
     if not faces:
         print("faceedit eval: no evaluation faces found (packed test splits or photos)", file=sys.stderr)
