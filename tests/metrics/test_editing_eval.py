@@ -1,0 +1,40 @@
+"""`faceedit eval --limit 2` runs end to end on the untrained test bundle and writes the named report."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from faceedit_gui.cli.main import main
+
+PHOTOS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "photos"
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.mark.skipif(not (PHOTOS / "hfgi").is_dir(), reason="../shared/data/photos is not here")
+def test_eval_limit_2_writes_json_markdown_and_grids(tmp_path, edit_bundle_dir):
+    photos = tmp_path / "photos" / "hfgi"
+    photos.mkdir(parents=True)
+    for name in ("00044.jpg", "00051.jpg", "00418.jpg"):
+        shutil.copy(PHOTOS / "hfgi" / name, photos / name)
+    out = tmp_path / "eval"
+    rc = main(["eval", "--out", str(out), "--bundle", str(edit_bundle_dir), "--limit", "2", "--packs",
+               "--photos", str(tmp_path / "photos"), "--fit-samples", "64", "--calibration-samples", "4",
+               "--grid-faces", "1"])  # fmt: skip
+    assert rc == 0
+    report = json.loads((out / "editing.json").read_text())
+    assert report["n_faces"] == 2
+    assert set(report["table1"]) == {"interfacegan", "ganspace", "sefa", "ours_edit", "ours_edit_refine"}
+    for method in report["table1"].values():
+        assert set(method["mean"]) >= {"id_dlib", "l2", "perceptual", "attr_change"}
+        assert set(method) >= {"age", "smile", "glasses", "mean"}
+    assert set(report["table2"]["inversion"]) == {"l2", "psnr", "ssim", "ms_ssim", "id_dlib"}
+    assert report["table3"] == {}
+    assert "substitute" in report["perceptual"]["name"] or "lpips" in report["perceptual"]["name"]
+    assert report["warnings"]  # the untrained stand-in classifier is announced
+    md = (out / "editing.md").read_text()
+    assert "Table 1" in md and "Table 2" in md and "Table 3" in md
+    assert report["grids"] and all((out / g).is_file() for g in report["grids"])
