@@ -45,14 +45,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """The thread count is set for this command only (in-process callers keep theirs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
     from faceedit_gui.checkpoints.bundle import BundleError
     from faceedit_gui.engine.export import BatchConfig, BatchJob
     from faceedit_gui.engine.presets import PresetError, parse_settings, read_preset
 
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
     try:
         sliders = read_preset(args.preset) if args.preset else {}
         sliders.update(parse_settings(args.settings))

@@ -74,6 +74,18 @@ def _classifier(bundle, given: Path | None, warnings: list[str]):
 
 
 def run(args: argparse.Namespace) -> int:
+    """Gradients off and the thread count set for this command only (callers keep theirs)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    try:
+        with torch.no_grad():
+            return _run(args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(args: argparse.Namespace) -> int:
     import torch
 
     from faceedit_gui.checkpoints.bundle import BundleError, default_bundle_path
@@ -82,7 +94,6 @@ def run(args: argparse.Namespace) -> int:
     from faceedit_gui.metrics import editing as ev
     from faceedit_gui.metrics.perceptual import resolve_perceptual
 
-    torch.set_grad_enabled(False)
     if args.threads:
         torch.set_num_threads(args.threads)
     folder = args.bundle or default_bundle_path()

@@ -38,3 +38,14 @@ def test_eval_limit_2_writes_json_markdown_and_grids(tmp_path, edit_bundle_dir):
     md = (out / "editing.md").read_text()
     assert "Table 1" in md and "Table 2" in md and "Table 3" in md
     assert report["grids"] and all((out / g).is_file() for g in report["grids"])
+
+
+def test_the_eval_command_leaves_the_callers_torch_state_alone(tmp_path, edit_bundle_dir):
+    import torch
+
+    from faceedit_gui.cli.main import main
+
+    threads = torch.get_num_threads()
+    main(["eval", "--bundle", str(tmp_path / "no-such-bundle"), "--out", str(tmp_path / "out"), "--threads", "1"])
+    assert torch.is_grad_enabled()
+    assert torch.get_num_threads() == threads
