@@ -45,8 +45,12 @@ if [ "${FRESH:-0}" != 1 ]; then
 fi
 ARGS=(train encoder --data "$DATA" --generator "$GENERATOR" --out "$OUT/encoder" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")
-[ -f "$CLASSIFIER.safetensors" ] || [ -f "$CLASSIFIER/model.json" ] && ARGS+=(--classifier "$CLASSIFIER")
-[ -f "$IDENTITY.safetensors" ] || [ -f "$IDENTITY/model.json" ] && ARGS+=(--identity "$IDENTITY")
+if [ -f "$CLASSIFIER.safetensors" ] || [ -f "$CLASSIFIER/classifier.safetensors" ] || [ -f "$CLASSIFIER/model.json" ]; then
+    ARGS+=(--classifier "$CLASSIFIER")
+fi
+if [ -f "$IDENTITY.safetensors" ] || [ -f "$IDENTITY/identity.safetensors" ] || [ -f "$IDENTITY/model.json" ]; then
+    ARGS+=(--identity "$IDENTITY")
+fi
 [ -n "${LPIPS_VGG:-}" ] && ARGS+=(--lpips-vgg "$LPIPS_VGG" --lpips-lin "${LPIPS_LIN:-}")
 NPROC=${NPROC:-$(nvidia-smi -L 2>/dev/null | wc -l)}
 [ "$NPROC" -ge 1 ] 2>/dev/null || NPROC=1

@@ -160,13 +160,16 @@ class PerceptualDistance(nn.Module):
 
 def load_network_source(source: str | os.PathLike, bundle_name: str) -> nn.Module:
     """A small trained network (eval mode) from a bundle folder (network `bundle_name`,
-    possibly training-only) or from `save_network` files (`<stem>`, `<stem>.safetensors`
-    or `<stem>.json`)."""
+    possibly training-only), a training output folder holding `<bundle_name>.json` +
+    `.safetensors` (e.g. `models/training/classifier`), or `save_network` files (`<stem>`,
+    `<stem>.safetensors` or `<stem>.json`)."""
     source = Path(source)
     if source.is_dir() and (source / "model.json").is_file():
         from faceedit_gui.checkpoints.bundle import load_bundle
 
         return load_bundle(source, networks=[bundle_name])[bundle_name]
+    if source.is_dir() and (source / f"{bundle_name}.json").is_file():
+        source = source / bundle_name
     from faceedit_gui.training.net_io import load_network
 
     net, _ = load_network(source)

@@ -157,10 +157,7 @@ def load_frozen(source: str | Path | nn.Module, name: str, device: torch.device 
     """A frozen small network (classifier, identity) from a module, a bundle folder, a
     training output folder holding `<name>.safetensors/.json`, or a `save_network` stem."""
     if not isinstance(source, nn.Module):
-        p = Path(source)
-        if p.is_dir() and not (p / "model.json").is_file() and (p / f"{name}.json").is_file():
-            p = p / name
-        source = load_network_source(p, name)
+        source = load_network_source(source, name)
     return freeze(source.float().to(device))
 
 
