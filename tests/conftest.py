@@ -153,39 +153,10 @@ def tiny_bundle(tmp_path: Path, tiny: SimpleNamespace) -> TinyBundle:
 def build_edit_bundle(folder: Path, size: int = 32, seed: int = 0) -> Path:
     """An untrained but complete editing bundle (generator, small encoder, editor, a pose
     direction, FFHQ framing) at `size` px: real networks with random weights, for tests
-    of the engine, the CLIs and the GUI."""
-    from faceedit_gui.checkpoints.bundle import save_bundle
-    from faceedit_gui.checkpoints.card import AttributeSpec, BundleCard, DirectionSpec
-    from faceedit_gui.faces.framing import ffhq_framing
-    from faceedit_gui.networks.editor import Editor, EditorConfig
-    from faceedit_gui.networks.small_encoder import SmallEncoder, SmallEncoderConfig
-    from faceedit_gui.networks.stylegan2 import Generator
+    of the engine, the CLIs and the GUI (`faceedit_gui.engine.devbundle`, tiny config)."""
+    from faceedit_gui.engine.devbundle import build_dev_bundle
 
-    torch.manual_seed(seed)
-    style_dim = 16
-    channels = {r: max(8, 64 // max(1, r // 8)) for r in (2**k for k in range(2, size.bit_length()))}
-    generator = Generator(size=size, style_dim=style_dim, n_mlp=2, channels=channels)
-    n_w = generator.n_latent
-    encoder = SmallEncoder(
-        SmallEncoderConfig(size=size, n_w=n_w, style_dim=style_dim, channels=(8, 8, 16, 16, 16), units=(1, 1, 1, 1),
-                           fpn_channels=8, head_channels=8)
-    )
-    enc_channels = {int(name.split("x")[0]): 8 for name in encoder.config.feature_names()}
-    editor = Editor(EditorConfig(n_attributes=3, n_w=n_w, style_dim=style_dim, generator_channels=channels,
-                                 encoder_channels=enc_channels, relevance_width=4, image_channels=4, direction_init=0.5))
-    card = BundleCard(
-        name=f"untrained-test-{size}",
-        resolution=size,
-        n_w=n_w,
-        style_dim=style_dim,
-        attributes=(AttributeSpec(name="age"), AttributeSpec(name="smile"), AttributeSpec(name="glasses")),
-        extra_directions=(DirectionSpec(name="pose"),),
-        framing=ffhq_framing(size).to_dict(),
-        notes="random weights: for tests only",
-    )
-    save_bundle(folder, card, {"generator": generator, "encoder": encoder, "editor": editor}, dtype="float32",
-                extra_tensors={"pose": torch.randn(n_w, style_dim)})
-    return folder
+    return build_dev_bundle(folder, size=size, seed=seed, tiny=True)
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from faceedit_gui.faces.align import AlignedFace
 from faceedit_gui.faces.detection import Face
 from faceedit_gui.faces.framing import Framing, ffhq_framing
 from faceedit_gui.faces.loading import photo_from_array
-from faceedit_gui.networks.fusion import check_compatible, reconstruction_features
+from faceedit_gui.networks.fusion import check_compatible, content_inputs, reconstruction_features
 
 
 class SampledSession(EditSession):
@@ -54,6 +54,7 @@ class SampledSession(EditSession):
             self.image = self.generator.synthesis(self.w_p)  # [1, 3, R, R] in [-1, 1]
             _, self.enc_features = self.encoder(self.image)
             self.q_features = reconstruction_features(self.generator, self.w_p)
+            self.content = content_inputs(self.editor, self.enc_features, self.image) if self.editor is not None else None
         crop = tensor_to_uint8(self.image[0])
         self.photo = photo_from_array(crop)
         identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])

@@ -27,7 +27,8 @@ from faceedit_gui.faces.detection import Face, detect_faces, pick_face
 from faceedit_gui.faces.framing import Framing
 from faceedit_gui.faces.loading import Photo
 from faceedit_gui.faces.paste import paste_back
-from faceedit_gui.networks.fusion import check_compatible, fused_edit, reconstruction_features
+from faceedit_gui.engine.runtime import INFERENCE_FUSED, set_modconv_fused
+from faceedit_gui.networks.fusion import check_compatible, content_inputs, fused_edit, reconstruction_features
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,10 +49,14 @@ class RenderResult:
 class EditSession:
     """A photo, one chosen face, and its inversion into the bundle's model."""
 
+    content: list[torch.Tensor] | None = None  # A_i's slider-independent inputs (fusion.content_inputs)
+    preview_drop = 1  # levels the preview stops early (1: half resolution); benchmarks/slider.py
+
     def __init__(self, bundle: Bundle, photo: Photo, faces: list[Face] | None = None, face_index: int = 0):
         self.bundle = bundle
         self.photo = photo
         self.generator = bundle["generator"]
+        set_modconv_fused(self.generator, INFERENCE_FUSED)  # the faster equivalent path at batch 1
         self.encoder = bundle["encoder"]
         self.editor = bundle["editor"] if "editor" in bundle else None
         if self.editor is not None:
@@ -79,6 +84,7 @@ class EditSession:
         self.w_p, self.enc_features = self.encoder(self.image)
         t2 = time.perf_counter()
         self.q_features = reconstruction_features(self.generator, self.w_p)
+        self.content = content_inputs(self.editor, self.enc_features, self.image) if self.editor is not None else None
         t3 = time.perf_counter()
         self.timings = {"align_ms": (t1 - t0) * 1e3, "encode_ms": (t2 - t1) * 1e3, "reconstruct_ms": (t3 - t2) * 1e3}
 
@@ -112,7 +118,7 @@ class EditSession:
     def render(self, sliders: Mapping[str, float], paste: bool = False, preview: bool = False) -> RenderResult:
         """The edit for these slider values; errors come back in `error`, never raised.
 
-        `preview=True` (while a slider is dragged) stops both passes one level early and
+        `preview=True` (while a slider is dragged) stops both passes `preview_drop` (1) levels early and
         upsamples that level's RGB output to full size: about half the work at 128 px.
         The masks then lack the finest level, and nothing is pasted back.
         """
@@ -125,8 +131,9 @@ class EditSession:
             moved = any(request.get(n, 0.0) for n in self.direction_names)
             w_p = self.w_p + self.direction_offset(request) if moved else self.w_p
             q = None if moved else self.q_features  # Q_i belongs to the unmoved w_p
-            levels = self.generator.num_levels - 1 if preview and self.generator.num_levels > 1 else None
-            out = fused_edit(self.generator, self.editor, w_p, self.enc_features, self.image, s, q_features=q, levels=levels)
+            levels = max(1, self.generator.num_levels - self.preview_drop) if preview else None
+            out = fused_edit(self.generator, self.editor, w_p, self.enc_features, self.image, s, q_features=q, levels=levels,
+                             content=self.content)
             t1 = time.perf_counter()
             refined = tensor_to_uint8(_full_size(out.x_refine, self.generator.size)[0])
             style = tensor_to_uint8(_full_size(out.x_edit, self.generator.size)[0])

@@ -92,6 +92,14 @@ class ContentExtractor(nn.Module):
         self.conv_out = EqualConv2d(out_channels, out_channels, 3, padding=1)
 
     def forward(self, features: dict[str, torch.Tensor], image: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        return self.modulate(self.prepare(features, image), code)
+
+    def prepare(self, features: dict[str, torch.Tensor], image: torch.Tensor) -> torch.Tensor:
+        """The code-independent part: source -> conv_in -> lrelu -> instance norm `[B, C_i, r, r]`.
+
+        It depends only on the photo, so a session computes it once and reuses it for
+        every slider change (`modulate` does the rest).
+        """
         r = self.resolution
         if self.source == "image":
             img = F.interpolate(image, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
@@ -102,8 +110,12 @@ class ContentExtractor(nn.Module):
             if x.shape[-1] != r:
                 x = F.adaptive_avg_pool2d(x, r)
         x = fused_leaky_relu(self.conv_in(x), None)
-        x = self.norm(x, code)
-        return self.conv_out(x)  # [B, C_i, r, r]
+        return F.instance_norm(x)
+
+    def modulate(self, prepared: torch.Tensor, code: torch.Tensor) -> torch.Tensor:
+        """`prepare`'s output, AdaIN-modulated by `code` `[B, style_dim]`, then conv_out."""
+        gamma, beta = self.norm.affine(code).unsqueeze(-1).unsqueeze(-1).chunk(2, dim=1)
+        return self.conv_out(prepared * (1 + gamma) + beta)  # [B, C_i, r, r]
 
 
 class RelevanceHead(nn.Module):

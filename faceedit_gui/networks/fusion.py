@@ -55,6 +55,11 @@ def reconstruction_features(
     return generator.synthesis(w_p, noise=noise, return_features=True).features
 
 
+def content_inputs(editor: Editor, enc_features: dict[str, torch.Tensor], image: torch.Tensor) -> list[torch.Tensor]:
+    """Every `A_i`'s slider-independent part (`ContentExtractor.prepare`), by level: cache per photo."""
+    return [extractor.prepare(enc_features, image) for extractor in editor.extractors]
+
+
 def fused_edit(
     generator: Generator,
     editor: Editor,
@@ -65,12 +70,14 @@ def fused_edit(
     q_features: dict[str, torch.Tensor] | None = None,
     noise: Sequence[torch.Tensor | None] | None = None,
     levels: int | None = None,
+    content: Sequence[torch.Tensor] | None = None,
 ) -> EditResult:
     """Run the style pass and the fused pass; return both images and every `m_i`.
 
     `w_p` `[B, n_w, style_dim]` (latent average included), `enc_features` the encoder's
     pyramid, `image` the aligned input `[B, 3, R, R]`, `sliders` `[B, K]`. `levels` stops
     both passes early for a preview (images at that level's resolution, masks up to it).
+    `content` (from `content_inputs`, cached per photo) skips the extractors' input side.
     """
     b = w_p.shape[0]
     if image.ndim != 4 or image.shape[0] != b or image.shape[1] != 3:
@@ -86,7 +93,11 @@ def fused_edit(
 
     def fuse(level: int, name: str, f_sty: torch.Tensor) -> torch.Tensor:
         m = editor.relevance[level](q_features[name], style.features[name]).to(f_sty.dtype)
-        f_cnt = editor.extractors[level](enc_features, image, code[:, level]).to(f_sty.dtype)
+        extractor = editor.extractors[level]
+        if content is not None:
+            f_cnt = extractor.modulate(content[level], code[:, level]).to(f_sty.dtype)
+        else:
+            f_cnt = extractor(enc_features, image, code[:, level]).to(f_sty.dtype)
         masks[name] = m
         return (1 - m) * f_sty + m * f_cnt
 

@@ -1,0 +1,48 @@
+"""Process-wide inference settings, in one place: threads and the modulated-conv path.
+
+`configure_cpu()` sets torch's intra-op threads to the cores this process may use and
+one inter-op thread (the engine runs one render at a time). `set_modconv_fused(module,
+fused)` switches every `ModulatedConv2d` under `module` between its two equivalent paths
+(fused: per-sample grouped conv, the reference; unfused: shared conv with scaled
+activations). `INFERENCE_FUSED` is the path `EditSession` picks for batch-1 rendering,
+chosen from `benchmarks/slider.py` on the project's 2-core CPU (docs/PERFORMANCE.md).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+from torch import nn
+
+INFERENCE_FUSED = True  # batch 1 on the 2-core CPU: fused measured ~1.1x faster than unfused (docs/PERFORMANCE.md)
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (affinity-aware where the OS says)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def configure_cpu(threads: int | None = None) -> dict[str, int]:
+    """Intra-op threads = usable cores (or `threads`), inter-op 1 where still settable."""
+    torch.set_num_threads(threads or usable_cores())
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # only settable before the first parallel work; keep what is there
+        pass
+    return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+
+
+def set_modconv_fused(module: nn.Module, fused: bool) -> int:
+    """Switch every modulated conv under `module` to the fused or unfused path; returns how many."""
+    from faceedit_gui.networks.layers import ModulatedConv2d
+
+    n = 0
+    for m in module.modules():
+        if isinstance(m, ModulatedConv2d):
+            m.fused = fused
+            n += 1
+    return n
