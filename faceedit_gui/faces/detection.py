@@ -38,6 +38,7 @@ from faceedit_gui.faces.loading import Photo, PhotoError
 Backend = Literal["dlib", "face_alignment"]
 Detector = Literal["auto", "hog", "cnn"]
 
+MIN_PHOTO_SIDE = 32  # smaller photos hold no detectable face: none is reported
 DEFAULT_MAX_SIDE = 1024  # detection copy: longest side in pixels
 CNN_MAX_SIDE = 400  # the CNN fallback costs ~1 s at 400 px on one CPU core
 _LANDMARK_FACE_MIN, _LANDMARK_FACE_MAX = 150.0, 400.0  # face width for the shape predictor
@@ -226,6 +227,8 @@ def detect_faces(
         raise ValueError(f"unknown face detector {detector!r} (choose auto, hog or cnn)")
     rgb = photo.rgb if isinstance(photo, Photo) else _check_rgb(photo)
     h, w = rgb.shape[:2]
+    if min(h, w) < MIN_PHOTO_SIDE:  # no detectable face fits; dlib's CNN would raise on it
+        return []
     scale = min(1.0, max_side / max(h, w))
     small = _resize(rgb, scale)
     boxes = []  # (x0, y0, x1, y1, score, detector) in photo coordinates

@@ -82,7 +82,8 @@ class EditController(QObject):
             except (PhotoError, NoFaceError, ValueError, OSError) as exc:
                 value, ok = str(exc), False
             except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash
-                value, ok = f"{type(exc).__name__}: {exc}\n\n{traceback.format_exc(limit=3)}", False
+                traceback.print_exc()  # for the log (stderr); the user gets the one-line reason
+                value, ok = f"{type(exc).__name__}: {exc}".strip(), False
             self._job_done.emit(job, kind, ok, value)
 
         thread = threading.Thread(target=run, name=f"faceedit-{kind}", daemon=True)
