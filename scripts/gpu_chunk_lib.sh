@@ -1,5 +1,4 @@
-# Shared steps of the GPU chunk scripts (sourced, not run). Used by gpu_train_editor.sh;
-# the generator and encoder scripts predate it and spell the same steps out.
+# Shared steps of the GPU chunk scripts (sourced, not run): gpu_train_{generator,encoder,editor}.sh.
 #
 #   gpu_resume_dirs CKPT CACHE      -> RESUME=(...) the checkpoint folders present (none if FRESH=1)
 #   gpu_nproc                       -> NPROC (env NPROC, else the number of GPUs, at least 1)

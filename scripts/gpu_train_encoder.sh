@@ -38,11 +38,9 @@ CKPT=models/training/encoder
 CACHE=runs/encoder_cache
 mkdir -p "$OUT/encoder"
 
-RESUME=()
-if [ "${FRESH:-0}" != 1 ]; then
-    [ -f "$CKPT/state.json" ] && RESUME+=("$CKPT")
-    [ -f "$CACHE/state.json" ] && RESUME+=("$CACHE")
-fi
+# shellcheck source=gpu_chunk_lib.sh
+. scripts/gpu_chunk_lib.sh
+gpu_resume_dirs "$CKPT" "$CACHE"
 ARGS=(train encoder --data "$DATA" --generator "$GENERATOR" --out "$OUT/encoder" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")
 if [ -f "$CLASSIFIER.safetensors" ] || [ -f "$CLASSIFIER/classifier.safetensors" ] || [ -f "$CLASSIFIER/model.json" ]; then
@@ -52,28 +50,16 @@ if [ -f "$IDENTITY.safetensors" ] || [ -f "$IDENTITY/identity.safetensors" ] || 
     ARGS+=(--identity "$IDENTITY")
 fi
 [ -n "${LPIPS_VGG:-}" ] && ARGS+=(--lpips-vgg "$LPIPS_VGG" --lpips-lin "${LPIPS_LIN:-}")
-NPROC=${NPROC:-$(nvidia-smi -L 2>/dev/null | wc -l)}
-[ "$NPROC" -ge 1 ] 2>/dev/null || NPROC=1
+gpu_nproc
 
 {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    "$PY" -c "import torch, numpy, safetensors; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
-    ls -la "$DATA" "$GENERATOR" || echo "NO DATA or GENERATOR: were they carried / committed?"
+    gpu_header "$DATA" "$GENERATOR"
     echo "resume from: ${RESUME[*]:-(nothing: a fresh start)}"
     echo "args: ${ARGS[*]}"
-    if [ "$NPROC" -gt 1 ]; then
-        # shellcheck disable=SC2086
-        "$PY" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m faceedit_gui.cli.main "${ARGS[@]}" ${EXTRA:-}
-    else
-        # shellcheck disable=SC2086
-        "$PY" -m faceedit_gui.cli.main "${ARGS[@]}" ${EXTRA:-}
-    fi
+    gpu_launch "${ARGS[@]}"
 } 2>&1 | tee "$OUT/train_stdout.txt"
 rc=${PIPESTATUS[0]}
 
-if [ -f "$OUT/encoder/state.json" ]; then
-    rm -rf "$CACHE" && mkdir -p runs && cp -r "$OUT/encoder" "$CACHE"
-fi
-rm -f "$OUT"/encoder/*.tmp
+gpu_keep_cache "$OUT/encoder" "$CACHE"  # a next call while this machine is warm resumes from it
 ls -la "$OUT" "$OUT/encoder"
 exit "$rc"

@@ -33,38 +33,23 @@ CKPT=models/training/generator
 CACHE=runs/generator_cache
 mkdir -p "$OUT/generator"
 
-RESUME=()
-if [ "${FRESH:-0}" != 1 ]; then
-    [ -f "$CKPT/state.json" ] && RESUME+=("$CKPT")
-    [ -f "$CACHE/state.json" ] && RESUME+=("$CACHE")
-fi
+# shellcheck source=gpu_chunk_lib.sh
+. scripts/gpu_chunk_lib.sh
+gpu_resume_dirs "$CKPT" "$CACHE"
 ARGS=(train generator --data "$DATA" --out "$OUT/generator" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")
-NPROC=${NPROC:-$(nvidia-smi -L 2>/dev/null | wc -l)}
-[ "$NPROC" -ge 1 ] 2>/dev/null || NPROC=1
+gpu_nproc
 
 {
-    nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-    "$PY" -c "import torch, numpy, safetensors; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
-    ls -la "$DATA" || echo "NO DATA at $DATA: was it carried?"
+    gpu_header "$DATA"
     if [ "${GPU_TEST:-0}" = 1 ]; then
         "$PY" -m pytest -q -m gpu -p no:cacheprovider --noconftest tests/training/test_train_generator_gpu.py || exit 3
     fi
     echo "resume from: ${RESUME[*]:-(nothing: a fresh start)}"
-    if [ "$NPROC" -gt 1 ]; then
-        # shellcheck disable=SC2086
-        "$PY" -m torch.distributed.run --standalone --nproc_per_node="$NPROC" -m faceedit_gui.cli.main "${ARGS[@]}" ${EXTRA:-}
-    else
-        # shellcheck disable=SC2086
-        "$PY" -m faceedit_gui.cli.main "${ARGS[@]}" ${EXTRA:-}
-    fi
+    gpu_launch "${ARGS[@]}"
 } 2>&1 | tee "$OUT/train_stdout.txt"
 rc=${PIPESTATUS[0]}
 
-# A copy on this machine: a next call while it is still warm resumes from it.
-if [ -f "$OUT/generator/state.json" ]; then
-    rm -rf "$CACHE" && mkdir -p runs && cp -r "$OUT/generator" "$CACHE"
-fi
-rm -f "$OUT"/generator/*.tmp
+gpu_keep_cache "$OUT/generator" "$CACHE"  # a next call while this machine is warm resumes from it
 ls -la "$OUT" "$OUT/generator"
 exit "$rc"
