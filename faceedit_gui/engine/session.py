@@ -115,12 +115,13 @@ class EditSession:
         return offset
 
     @torch.inference_mode()
-    def render(self, sliders: Mapping[str, float], paste: bool = False, preview: bool = False) -> RenderResult:
+    def render(self, sliders: Mapping[str, float], paste: bool = False, preview: bool | int = False) -> RenderResult:
         """The edit for these slider values; errors come back in `error`, never raised.
 
-        `preview=True` (while a slider is dragged) stops both passes `preview_drop` (1) levels early and
-        upsamples that level's RGB output to full size: about half the work at 128 px.
-        The masks then lack the finest level, and nothing is pasted back.
+        `preview` (while a slider is dragged) stops both passes early and upsamples that
+        level's RGB output to full size: `True` drops `preview_drop` (1) levels (about half
+        the work at 128 px), an int drops that many. The masks then lack the dropped
+        levels, and nothing is pasted back.
         """
         request = {k: float(v) for k, v in sliders.items()}
         t0 = time.perf_counter()
@@ -131,7 +132,8 @@ class EditSession:
             moved = any(request.get(n, 0.0) for n in self.direction_names)
             w_p = self.w_p + self.direction_offset(request) if moved else self.w_p
             q = None if moved else self.q_features  # Q_i belongs to the unmoved w_p
-            levels = max(1, self.generator.num_levels - self.preview_drop) if preview else None
+            drop = self.preview_drop if preview is True else int(preview)
+            levels = max(1, self.generator.num_levels - drop) if drop > 0 else None
             out = fused_edit(self.generator, self.editor, w_p, self.enc_features, self.image, s, q_features=q, levels=levels,
                              content=self.content)
             t1 = time.perf_counter()
@@ -171,3 +173,19 @@ def _full_size(image: torch.Tensor, size: int) -> torch.Tensor:
     if image.shape[-1] == size:
         return image
     return F.interpolate(image, size=(size, size), mode="bilinear", align_corners=False)
+
+
+PREVIEW_FPS = 30.0  # the drag preview aims at least at this many frames per second
+
+
+def adapt_preview_drop(drop: int, render_ms: float, num_levels: int, max_drop: int = 2) -> int:
+    """The number of levels the next preview skips: one more when this preview missed
+    PREVIEW_FPS, one fewer when it took under half its budget (sharper previews on fast
+    machines); always at least 1 and at most `max_drop` (beyond that the preview is too
+    coarse to judge an edit) and below the generator's level count."""
+    budget = 1000.0 / PREVIEW_FPS
+    if render_ms > budget:
+        drop += 1
+    elif render_ms < budget / 2:
+        drop -= 1
+    return max(1, min(drop, max_drop, num_levels - 1))

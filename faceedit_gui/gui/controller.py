@@ -23,7 +23,7 @@ from PySide6.QtCore import QObject, Signal
 from faceedit_gui.checkpoints.bundle import Bundle, load_bundle
 from faceedit_gui.engine.sampled import SampledSession
 from faceedit_gui.engine.scheduler import Delivery, RenderScheduler
-from faceedit_gui.engine.session import EditSession, RenderResult
+from faceedit_gui.engine.session import EditSession, RenderResult, adapt_preview_drop
 from faceedit_gui.faces.detection import NoFaceError, detect_faces, no_face_message
 from faceedit_gui.faces.loading import PhotoError, load_photo
 
@@ -56,6 +56,7 @@ class EditController(QObject):
         self.values: dict[str, float] = {}
         self.paste = False
         self.preview = False  # True while a slider is dragged: cheaper frames, full one on release
+        self.preview_drop = 1  # levels a preview skips; adapts to keep previews at PREVIEW_FPS
         self.shown_generation = 0
         self.last_frame: Frame | None = None
         self.render_count = 0
@@ -197,12 +198,15 @@ class EditController(QObject):
         if self.session is None:
             return 0
         sliders = {k: v for k, v in self.values.items() if v}
-        return self.scheduler.submit((self.session, sliders, self.paste, self.preview))
+        return self.scheduler.submit((self.session, sliders, self.paste, self.preview_drop if self.preview else 0))
 
     def _render(self, request) -> tuple[EditSession, RenderResult]:
-        session, sliders, paste, preview = request
+        session, sliders, paste, drop = request
         self.render_count += 1
-        return session, session.render(sliders, paste=paste, preview=preview)
+        result = session.render(sliders, paste=paste, preview=drop)
+        if drop:
+            self.preview_drop = adapt_preview_drop(drop, result.timings.get("render_ms", 0.0), session.generator.num_levels)
+        return session, result
 
     def _on_delivery(self, delivery: Delivery) -> None:
         if delivery.generation <= self.shown_generation or delivery.result is None:
@@ -228,3 +232,4 @@ class EditController(QObject):
         for t in self._threads:
             t.join(30)
         self._threads = []
+

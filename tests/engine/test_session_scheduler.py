@@ -126,3 +126,22 @@ def test_preview_is_full_size_skips_the_finest_level_and_never_pastes(session):
     # a blurrier but close version of the same edit
     diff = np.abs(preview.refined.astype(int) - full.refined.astype(int)).mean()
     assert 0 < diff < 60
+
+
+def test_preview_depth_adapts_to_the_frame_budget():
+    from faceedit_gui.engine.session import PREVIEW_FPS, adapt_preview_drop
+
+    budget = 1000.0 / PREVIEW_FPS
+    assert adapt_preview_drop(1, budget * 1.5, num_levels=6) == 2  # too slow: coarser
+    assert adapt_preview_drop(2, budget * 1.5, num_levels=6) == 2  # never coarser than 2
+    assert adapt_preview_drop(2, budget * 0.4, num_levels=6) == 1  # fast: sharper again
+    assert adapt_preview_drop(1, budget * 0.1, num_levels=6) == 1  # never the full frame
+    assert adapt_preview_drop(2, budget * 0.8, num_levels=6) == 2  # within budget: stay
+    assert adapt_preview_drop(2, budget * 2, num_levels=2) == 1  # a 2-level generator drops 1 at most
+
+
+def test_preview_can_drop_two_levels(session):
+    two = session.render({"age": 1.0}, preview=2)
+    assert two.ok, two.error
+    assert two.refined.shape == (32, 32, 3)
+    assert set(two.masks) == set(session.generator.level_names[:-2])
