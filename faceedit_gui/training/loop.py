@@ -80,6 +80,15 @@ class WallClock:
         """Images per second over this run's loop."""
         return round((step - start_step) * batch / max(now - self.t_loop, 1e-9), 1)
 
+    def run_record(
+        self, now: float, run: int, start_step: int, step: int, batch: int, device: str, world_size: int, data: Any,
+        run_key: str = "chunk",
+    ) -> dict[str, Any]:
+        """This run's entry for `state.json`'s run list (`run_key` names the run counter)."""
+        return {run_key: run, "start_step": start_step, "end_step": step, "seconds": round(now - self.t0, 1),
+                "images_per_s": self.run_rate(start_step, step, batch, now),
+                "device": device, "world_size": world_size, "data": data}  # fmt: skip
+
 
 def control_point(
     clock: WallClock,

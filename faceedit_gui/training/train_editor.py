@@ -353,9 +353,7 @@ def _train(config, data_dirs, sources, out_dir, minutes, resume, info: DistInfo,
 
     def save() -> dict[str, Any]:
         now = time.time()
-        run = {"chunk": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
-               "images_per_s": clock.run_rate(start_step, step, config.batch, now),
-               "device": device_name, "world_size": info.world_size, "data": names}  # fmt: skip
+        run = clock.run_record(now, chunk + 1, start_step, step, config.batch, device_name, info.world_size, names)
         state = {
             "step": step, "elapsed_s": clock.elapsed_s(now), "chunks": chunk + 1, "seed": config.seed,
             "config": config_to_dict(config), "editor_config": config_to_dict(editor.config),

@@ -309,11 +309,9 @@ def _train(config, data_dirs: list[Path], out_dir, minutes, resume, info: DistIn
 
     def save() -> dict[str, Any]:
         now = time.time()
-        run = {
-            "index": chunk + 1, "start_step": start_step, "end_step": step, "seconds": round(now - t0, 1),
-            "images_per_s": clock.run_rate(start_step, step, config.batch, now),
-            "device": device_name, "world_size": info.world_size, "data": data_names, "fingerprint": bank.fingerprint, "window": bank.chunk,
-        }  # fmt: skip
+        run = clock.run_record(now, chunk + 1, start_step, step, config.batch, device_name, info.world_size, data_names,
+                               run_key="index")
+        run.update(fingerprint=bank.fingerprint, window=bank.chunk)
         state = {
             "step": step,
             "kimg": step * config.batch / 1000,
