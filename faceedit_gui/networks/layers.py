@@ -218,29 +218,35 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         # x [B, in, H, W], style [B, style_dim]
+        # x [r*S, in, H, W], style [S, style_dim]: sample j*S + b uses style b (r passes
+        # sharing their styles, e.g. the editor's style and fused passes, in one call)
         batch, in_channel, height, width = x.shape
-        s = self.modulation(style)  # [B, in]
+        styles = style.shape[0]
+        if batch % styles:
+            raise ValueError(f"x: got batch {batch}, expected a multiple of the style batch {styles}")
+        r = batch // styles
+        s = self.modulation(style)  # [S, in]
         if not self.fused:
-            return self._forward_unfused(x, s)
-        weight = self.scale * self.weight * s.view(batch, 1, in_channel, 1, 1)  # [B, out, in, k, k]
+            return self._forward_unfused(x, s.repeat(r, 1) if r > 1 else s)
+        weight = self.scale * self.weight * s.view(styles, 1, in_channel, 1, 1)  # [S, out, in, k, k]
         if self.demodulate:
-            demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + self.eps)  # [B, out]
-            weight = weight * demod.view(batch, self.out_channel, 1, 1, 1)
+            demod = torch.rsqrt(weight.pow(2).sum([2, 3, 4]) + self.eps)  # [S, out]
+            weight = weight * demod.view(styles, self.out_channel, 1, 1, 1)
         k = self.kernel_size
         if self.upsample:
-            x = x.reshape(1, batch * in_channel, height, width)
-            weight = weight.transpose(1, 2).reshape(batch * in_channel, self.out_channel, k, k)
-            out = F.conv_transpose2d(x, weight, padding=0, stride=2, groups=batch)
+            x = x.reshape(r, styles * in_channel, height, width)
+            weight = weight.transpose(1, 2).reshape(styles * in_channel, self.out_channel, k, k)
+            out = F.conv_transpose2d(x, weight, padding=0, stride=2, groups=styles)
             out = out.reshape(batch, self.out_channel, out.shape[2], out.shape[3])
             return self.blur(out)
-        weight = weight.reshape(batch * self.out_channel, in_channel, k, k)
+        weight = weight.reshape(styles * self.out_channel, in_channel, k, k)
         if self.downsample:
             x = self.blur(x)
-            x = x.reshape(1, batch * in_channel, x.shape[2], x.shape[3])
-            out = F.conv2d(x, weight, padding=0, stride=2, groups=batch)
+            x = x.reshape(r, styles * in_channel, x.shape[2], x.shape[3])
+            out = F.conv2d(x, weight, padding=0, stride=2, groups=styles)
         else:
-            x = x.reshape(1, batch * in_channel, height, width)
-            out = F.conv2d(x, weight, padding=self.padding, groups=batch)
+            x = x.reshape(r, styles * in_channel, height, width)
+            out = F.conv2d(x, weight, padding=self.padding, groups=styles)
         return out.reshape(batch, self.out_channel, out.shape[2], out.shape[3])
 
     def _forward_unfused(self, x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

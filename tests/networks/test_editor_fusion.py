@@ -112,3 +112,42 @@ def test_config_round_trip_and_mismatch_errors(parts):
         check_compatible(other, editor)
     with pytest.raises(ValueError, match=r"sliders: got shape \[2, 2\], expected \[B, 3\]"):
         editor.style_offset(torch.zeros(2, 2))
+
+
+def _two_pass_reference(g, editor, w_p, enc, image, s, levels=None):
+    """The method as DESIGN §1.4 writes it: a full style pass, then a fused pass whose
+    level hook mixes in the content features (what `fused_edit` computed before it ran
+    both passes in lockstep)."""
+    q = reconstruction_features(g, w_p)
+    w_edit = w_p + editor.style_offset(s)
+    style = g.synthesis(w_edit, return_features=True, levels=levels)
+    code = editor.content_code(s)
+
+    def fuse(level, name, f_sty):
+        m = editor.relevance[level](q[name], style.features[name])
+        return (1 - m) * f_sty + m * editor.extractors[level](enc, image, code[:, level])
+
+    return style.image, g.synthesis(w_edit, level_hook=fuse, levels=levels)
+
+
+@pytest.mark.parametrize("levels", [None, 3, 1])
+def test_lockstep_passes_equal_the_two_pass_definition(parts, levels):
+    g, editor, w_p, enc, image = parts
+    s = torch.tensor([[0.8, 0, -0.3], [0, 1.5, 0]])
+    with torch.no_grad():
+        out = fused_edit(g, editor, w_p, enc, image, s, levels=levels)
+        x_edit, x_refine = _two_pass_reference(g, editor, w_p, enc, image, s, levels=levels)
+    assert out.x_refine.shape == x_refine.shape
+    assert torch.allclose(out.x_edit, x_edit, atol=1e-5)
+    assert torch.allclose(out.x_refine, x_refine, atol=1e-5)
+    assert not torch.allclose(out.x_refine, out.x_edit, atol=1e-3)  # the content branch did something
+
+
+def test_lockstep_keeps_per_sample_noise_apart(parts):
+    g, editor, w_p, enc, image = parts
+    s = torch.tensor([[0.5, 0, 0], [0, 0, 0.5]])
+    noise = g.make_noise(batch=2)
+    with torch.no_grad():
+        out = fused_edit(g, editor, w_p, enc, image, s, noise=noise)
+        expected = g.synthesis(w_p + editor.style_offset(s), noise=noise)
+    assert torch.allclose(out.x_edit, expected, atol=1e-5)

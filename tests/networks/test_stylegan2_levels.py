@@ -131,3 +131,22 @@ def test_stopping_early_returns_that_levels_rgb(g):
     assert torch.equal(early, full.rgbs["16x16"])
     with pytest.raises(ValueError, match="levels: got 0"):
         g.synthesis(wp, levels=0)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("kind", ["plain", "upsample", "downsample"])
+def test_modulated_conv_shares_styles_across_repeated_batches(fused, kind):
+    """x of batch r*S with S styles: sample j*S + b uses style b, as if the styles were repeated."""
+    from faceedit_gui.networks.layers import ModulatedConv2d
+
+    torch.manual_seed(1)
+    conv = ModulatedConv2d(6, 5, 3, 8, upsample=kind == "upsample", downsample=kind == "downsample", fused=fused)
+    x = torch.randn(6, 6, 8, 8)  # r = 3 repeats of S = 2 styles
+    style = torch.randn(2, 8)
+    with torch.no_grad():
+        shared = conv(x, style)
+        repeated = conv(x, style.repeat(3, 1))
+    assert shared.shape == repeated.shape
+    assert torch.allclose(shared, repeated, atol=1e-5)
+    with pytest.raises(ValueError, match="multiple of the style batch"):
+        conv(torch.randn(5, 6, 8, 8), style)

@@ -72,8 +72,9 @@ def test_zero_sliders_give_the_reconstruction_and_masks_lie_in_0_1(parts):
         moved = fused_edit(nets.generator, editor, inv.w_p, inv.features, x, flip_sliders(inv.source_logits, 1))
     assert inv.w_p.shape == (3, 8, 32) and inv.source_logits.shape == (3, 5)
     assert out.x_edit.shape == out.x_refine.shape == (3, 3, 32, 32)
-    assert torch.equal(out.x_edit, inv.x_rec)  # x_edit == G(w_p)
-    assert not torch.equal(moved.x_edit, inv.x_rec)
+    # x_edit == G(w_p) (to float rounding: fused_edit runs its two passes as one batch)
+    assert torch.allclose(out.x_edit, inv.x_rec, atol=1e-5)
+    assert not torch.allclose(moved.x_edit, inv.x_rec, atol=1e-3)
     assert list(out.masks) == nets.generator.level_names
     for name, m in {**out.masks, **{f"moved {k}": v for k, v in moved.masks.items()}}.items():
         r = m.shape[-1]
