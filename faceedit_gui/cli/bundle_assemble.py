@@ -10,7 +10,10 @@ Examples:
 Writes the bundle (generator = G_ema, encoder, editor; classifier and identity network
 training-only; fp16 where the check in `training/assemble.py` allows), prints a JSON
 summary, and writes the model-card text (`--readme`, default `<out>/../README.md`, i.e.
-`models/README.md`; `--readme ''` skips it). The bundle is reopened with `load_bundle`
+`models/README.md`, between its model-card markers when it has them, see
+`training/model_card.py`; `--readme ''` skips it). `--metrics` takes e.g. the
+`generator_eval.json` of `faceedit eval-generator` and the `inversion.json` of
+`faceedit eval-inversion`. The bundle is reopened with `load_bundle`
 before the command reports success.
 """
 
@@ -47,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from faceedit_gui.checkpoints.safe_load import CheckpointError
     from faceedit_gui.training.assemble import AssemblySources, assemble_bundle, verify_assembled
-    from faceedit_gui.training.model_card import model_card_markdown
+    from faceedit_gui.training.model_card import model_card_markdown, write_model_card
 
     directions = {}
     for item in args.direction:
@@ -67,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     readme = args.out.resolve().parent / "README.md" if args.readme is None else (Path(args.readme) if args.readme else None)
     if readme is not None:
-        readme.write_text(model_card_markdown(card, args.out.name))
+        write_model_card(readme, model_card_markdown(card, args.out.name))
     sizes = {p.name: p.stat().st_size for p in sorted(args.out.iterdir()) if p.is_file()}
     print(json.dumps({"out": str(args.out), **report, "bytes": sum(sizes.values()), "files": sizes,
                       "fp16_check": card.metrics["fp16_check"], "readme": str(readme) if readme else None}, indent=1))  # fmt: skip

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "prepare-data": "prepare_data",
     "attributes": "attributes",
     "eval-inversion": "eval_inversion",
+    "eval-generator": "eval_generator",
     "bundle-assemble": "bundle_assemble",
     "batch": "batch",
     "eval": "eval",

@@ -19,6 +19,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,11 +69,30 @@ def load_bundle_generator(folder: Path | None, device: str = "cpu"):
     return b["generator"], w_avg
 
 
-def run(args: argparse.Namespace) -> int:
+def seeded_samples(g, seeds: Sequence[int], truncation: float = 1.0, w_avg=None) -> np.ndarray:
+    """uint8 `[N, R, R, 3]` images of generator `g`: image i from the z drawn from seed
+    `seeds[i]` (`torch.Generator().manual_seed(s)`, one `[1, style_dim]` draw), with the
+    generator's stored noise. Truncation pulls w toward `w_avg` (`[1, style_dim]` or a
+    W+ average `[n_w, style_dim]`, whose first row is used), else toward the mean of 4096
+    mapped latents from a fixed seed. The same seed gives the same image whatever else is
+    drawn (`faceedit sample`, `faceedit eval-generator`'s sheet)."""
     import torch
 
-    from faceedit_gui.training.png import write_png
     from faceedit_gui.training.train_generator import sample_images
+
+    device = next(g.parameters()).device
+    with torch.no_grad():
+        if truncation < 1 and w_avg is None:
+            z = torch.randn(4096, g.style_dim, generator=torch.Generator().manual_seed(123456))
+            w_avg = g.mapping(z.to(device)).mean(0, keepdim=True)
+        if w_avg is not None:
+            w_avg = w_avg.reshape(-1, g.style_dim)[:1]  # [1, style_dim] (a W+ average: its first row)
+        z = torch.cat([torch.randn(1, g.style_dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds])
+        return sample_images(g, z, truncation=truncation, w_avg=w_avg)
+
+
+def run(args: argparse.Namespace) -> int:
+    from faceedit_gui.training.png import write_png
 
     if args.num < 1:
         print("faceedit sample: -n must be >= 1", file=sys.stderr)
@@ -87,15 +110,8 @@ def run(args: argparse.Namespace) -> int:
     except Exception as exc:  # any load failure is reported, with the file it concerns
         print(f"faceedit sample: cannot load the generator: {exc}", file=sys.stderr)
         return 1
-    with torch.no_grad():
-        if args.truncation < 1 and w_avg is None:
-            z = torch.randn(4096, g.style_dim, generator=torch.Generator().manual_seed(123456))
-            w_avg = g.mapping(z.to(args.device)).mean(0, keepdim=True)
-        if w_avg is not None:
-            w_avg = w_avg.reshape(-1, g.style_dim)[:1]  # [1, style_dim] (a W+ average: its first row)
-        seeds = [args.seed + i for i in range(args.num)]
-        z = torch.cat([torch.randn(1, g.style_dim, generator=torch.Generator().manual_seed(s)) for s in seeds])
-        images = sample_images(g, z, truncation=args.truncation, w_avg=w_avg)
+    seeds = [args.seed + i for i in range(args.num)]
+    images = seeded_samples(g, seeds, args.truncation, w_avg)
     args.out.mkdir(parents=True, exist_ok=True)
     for s, image in zip(seeds, images):
         write_png(args.out / f"seed{s:05d}.png", image)
