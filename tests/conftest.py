@@ -4,11 +4,16 @@
 `tiny`: registers two tiny networks in the network registry for one test and hands out
     their classes and a card factory (`tiny.Net`, `tiny.Head`, `tiny.Config`, `tiny.card()`).
 `tiny_bundle`: a saved bundle of those networks, for bundle and CLI tests.
+`gpu_machine_cli`: runs `faceedit ARGS` in a fresh interpreter that cannot import the
+    desktop and CPU-only packages the lent GPU machine lacks (Qt, OpenCV, Pillow, dlib...).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -174,3 +179,29 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+_GPU_MACHINE_BLOCKER = r"""
+import sys, importlib.abc
+BLOCKED = {"PySide6", "qdarkstyle", "cv2", "dlib", "PIL", "face_recognition_models", "face_alignment", "lpips", "torchvision"}
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            raise ImportError(f"blocked: {name}")
+sys.meta_path.insert(0, Block())
+from faceedit_gui.cli.main import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def gpu_machine_cli():
+    """`run(args) -> CompletedProcess`: `faceedit ARGS` with only torch, numpy, safetensors
+    and tqdm importable, as the GPU chunk scripts run it (`python3 -m faceedit_gui.cli.main`)."""
+
+    def run(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+        env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
+        cmd = [sys.executable, "-c", _GPU_MACHINE_BLOCKER, *map(str, args)]
+        return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+
+    return run

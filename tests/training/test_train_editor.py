@@ -219,3 +219,18 @@ def test_resume_refuses_a_different_editor(models, tmp_path):
     other = dataclasses.replace(tiny_config(), attributes=("age", "smile"))
     with pytest.raises(ValueError, match="attributes"):
         train(other, *args, tmp_path / "r2", 5.0, resume=tmp_path / "r", max_steps=2, **QUIET)
+
+
+def test_gpu_command_path_imports_no_desktop_packages(models, tmp_path, gpu_machine_cli):
+    """`train editor` as the GPU chunk script runs it: no Qt, OpenCV, Pillow or dlib there."""
+    import numpy as np
+
+    data = tmp_path / "raw"
+    data.mkdir()
+    np.savez(data / "train_000.npz", images=np.random.default_rng(2).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8))
+    out = tmp_path / "gpu_editor"
+    res = gpu_machine_cli(["train", "editor", "--data", data, "--generator", models["generator"], "--encoder", models["encoder"],
+                           "--classifier", models["classifier"], "--identity", models["identity"], "--out", out,
+                           "--tiny", "--device", "cpu", "--steps", "1"])  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out / "state.json").read_text())["step"] == 1

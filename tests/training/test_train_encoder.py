@@ -107,3 +107,19 @@ def test_loss_skips_zero_weights_and_measures_the_deltas():
     assert float(terms["enc/l2"]) == 0.0 and float(total) == pytest.approx(3.0)
     assert [active_deltas(s, 10, 5, 6) for s in (0, 9, 10, 14, 15, 100)] == [0, 0, 1, 1, 2, 5]
     assert active_deltas(0, None, 5, 6) is None
+
+
+def test_gpu_command_path_imports_no_desktop_packages(setup, tmp_path, gpu_machine_cli):
+    """`train encoder` as the GPU chunk script runs it: no Qt, OpenCV, Pillow or dlib there.
+    Raw shards stand in for the carried window (decoding JPEG needs OpenCV, which the GPU
+    machine has; this test checks what else the command pulls in)."""
+    _, generator = setup
+    data = tmp_path / "raw"
+    data.mkdir()
+    images = np.random.default_rng(1).integers(0, 256, (6, 32, 32, 3), dtype=np.uint8)
+    np.savez(data / "train_000.npz", images=images)
+    out = tmp_path / "enc"
+    res = gpu_machine_cli(["train", "encoder", "--data", data, "--generator", generator, "--out", out,
+                           "--tiny", "--device", "cpu", "--steps", "1"])  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((out / "state.json").read_text())["step"] == 1
