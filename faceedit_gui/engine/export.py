@@ -18,38 +18,57 @@ edit pasted back. Pasting adds only the edit: for `refine` the difference to the
 input (as the editor's session does), for the others the difference to the reconstruction
 G(w_p), so inversion error never reaches the photo.
 
-Nothing lost (issue 8.4): each output is written to a hidden `.<name>.partial-<pid>` file and
-`os.replace`d into place; only then is its record written to `.faceedit-batch/done/`
-(itself atomically). A re-run skips outputs whose record matches the settings and whose
-file is there, and deletes partial files a killed run left. No output path may be an input
-file. Bad files, photos without faces and failed renders are reported and skipped.
-Cancel is checked between faces; the progress callback gets a `Progress` after each face.
+Batching (`batch_size`): loading, detection and alignment run per photo; the faces of
+consecutive photos are then inverted, edited and rendered `batch_size` at a time in one
+batched forward pass (`engine/batch_render.py`, on the bundle's device: `device`), and the
+outputs are written per photo, in order. A batch that fails is redone face by face, so one
+bad face fails alone.
+
+Nothing lost (issue 8.4): each output is written to a hidden partial file and renamed into
+place; only then is its record written (`engine/export_files.py`). A re-run skips outputs
+whose record matches the settings and whose file is there, and deletes partial files a
+killed run left. No output path may be an input file.
+
+Failures (a bad file, no face, a failed render) are reported and recorded with the input's
+fingerprint in `.faceedit-batch/failed/`; a re-run does not try them again but lists them
+as "failed before, skipped" (report and summary), unless the input file changed, the
+settings changed (render failures only: a bad file stays bad whatever the sliders), or
+`retry_failed` is set. A photo interrupted (killed, cancelled) has no record and is redone,
+and so is one whose loader or detector raised something unexpected (not a `PhotoError`:
+missing models, memory), which is reported but not the file's fault as far as we know.
+
+Cancel is checked before each photo, each batch and each written face; the progress
+callback gets a `Progress` after each written face and each finished photo.
 Reports: `batch_report.json` and `batch_report.txt`, and the resolved config
 `batch_config.json`, all beside the outputs.
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import hashlib
 import json
-import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
+from faceedit_gui.engine.export_files import (PARTIAL, PHOTO_SUFFIXES, STATE_DIR, input_fingerprint,  # noqa: F401
+                                              input_unchanged, list_photos, output_stems, read_json, remove_partials,
+                                              save_atomic, write_json_atomic, write_text_atomic)
 from faceedit_gui.engine.presets import check_sliders
+from faceedit_gui.engine.runtime import INFERENCE_FUSED
 
 METHODS = ("refine", "style", "interfacegan", "ganspace", "sefa")
 OUTPUT_KINDS = ("crop", "photo")
 FORMATS = {"png": ".png", "jpg": ".jpg"}
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif"}
-STATE_DIR = ".faceedit-batch"
-PARTIAL = ".partial-"
+FAILED = "failed"
+FAILED_BEFORE = "failed before, skipped"
+MAX_BATCH = 1024
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,6 +83,9 @@ class BatchConfig:
     recursive: bool = False  # include sub-folders (mirrored under output)
     bundle: Path | None = None  # model bundle (None: models/default)
     baselines: Path | None = None  # folder of fitted baseline directions (None: <bundle>/baselines)
+    retry_failed: bool = False  # try photos that failed in an earlier run again, even if unchanged
+    batch_size: int = 1  # faces per batched forward pass (1: one at a time, the CPU default)
+    device: str = "cpu"  # where the networks run: cpu | cuda | cuda:N (a given bundle keeps its own)
 
     def __post_init__(self) -> None:
         if self.method not in METHODS:
@@ -74,6 +96,10 @@ class BatchConfig:
             raise ValueError(f"format {self.format!r}: choose png or jpg")
         if not 1 <= int(self.quality) <= 100:
             raise ValueError(f"quality {self.quality}: must lie in 1..100")
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or not 1 <= self.batch_size <= MAX_BATCH:
+            raise ValueError(f"batch size {self.batch_size!r}: must be a whole number in 1..{MAX_BATCH}")
+        if self.device != "cpu" and not (self.device == "cuda" or (self.device.startswith("cuda:") and self.device[5:].isdigit())):
+            raise ValueError(f"device {self.device!r}: choose cpu, cuda or cuda:N")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -95,7 +121,9 @@ class BatchReport:
     outputs_written: int = 0
     outputs_skipped: int = 0  # complete from an earlier run
     faces: int = 0
-    failures: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {photo, reason}
+    failures: list[dict[str, str]] = dataclasses.field(default_factory=list)  # {photo, reason, status}
+    failed_before: int = 0  # photos not tried again: they failed in an earlier run (status FAILED_BEFORE)
+    batch_fallbacks: int = 0  # batched passes that failed and were redone face by face
     outputs: list[str] = dataclasses.field(default_factory=list)
     cancelled: bool = False
     seconds: float = 0.0
@@ -104,90 +132,66 @@ class BatchReport:
     def nothing_done(self) -> bool:
         return self.outputs_written + self.outputs_skipped == 0
 
-
-def list_photos(folder: Path, recursive: bool) -> list[Path]:
-    """Image files (by suffix) in `folder`, sorted; hidden files and our state folder skipped."""
-    if folder.is_file():
-        return [folder]
-    if not folder.is_dir():
-        raise FileNotFoundError(f"input {folder}: no such folder")
-    found = folder.rglob("*") if recursive else folder.iterdir()
-    out = []
-    for p in found:
-        rel = p.relative_to(folder)
-        if any(part.startswith(".") for part in rel.parts):
-            continue
-        if p.suffix.lower() in PHOTO_SUFFIXES and (p.is_file() or p.is_symlink()):
-            out.append(p)
-    return sorted(out)
+    @property
+    def failed_now(self) -> list[dict[str, str]]:
+        return [f for f in self.failures if f.get("status") != FAILED_BEFORE]
 
 
-def output_stems(photos: list[Path], root: Path) -> dict[Path, Path]:
-    """photo -> output stem relative to the output folder (`sub/<stem>`); clashing stems
-    in one folder (a.jpg, a.png) get their suffix appended (`a_jpg`, `a_png`)."""
-    rel = {p: (p.relative_to(root) if root.is_dir() else Path(p.name)) for p in photos}
-    counts: dict[Path, int] = {}
-    for r in rel.values():
-        counts[r.with_suffix("")] = counts.get(r.with_suffix(""), 0) + 1
-    out = {}
-    for p, r in rel.items():
-        stem = r.with_suffix("")
-        out[p] = stem.with_name(f"{stem.name}_{r.suffix.lstrip('.').lower()}") if counts[stem] > 1 else stem
-    return out
+@dataclasses.dataclass
+class _Face:
+    k: int  # face index in its photo (0 = largest)
+    rel: str  # output path relative to the output folder
+    aligned: Any  # AlignedFace
+    edit: Any = None  # FaceEdit once rendered
 
 
-def save_atomic(path: Path, rgb: np.ndarray, quality: int = 95) -> None:
-    """Write an image to a hidden partial file beside `path`, then rename it into place."""
-    from faceedit_gui.faces.loading import save_image
+@dataclasses.dataclass
+class _Photo:
+    path: Path
+    stem: Path
+    photo: Any  # faces.loading.Photo, kept for paste-back (output "photo") only
+    n_faces: int
+    faces: list[_Face]  # faces to render
+    written: list[str]  # outputs complete (from an earlier run, or written now)
+    failures: list[dict[str, str]]
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}{PARTIAL}{os.getpid()}{path.suffix}")
-    try:
-        save_image(tmp, rgb, quality=quality)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}{PARTIAL}{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=1, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def remove_partials(folder: Path) -> int:
-    """Delete partial files a killed run left under `folder`; returns how many."""
-    n = 0
-    if folder.is_dir():
-        for p in folder.rglob(f".*{PARTIAL}*"):
-            if p.is_file():
-                p.unlink()
-                n += 1
-    return n
+    @property
+    def ready(self) -> bool:
+        return all(f.edit is not None for f in self.faces)
 
 
 class BatchJob:
-    """One batch export; `run` may be called from a worker thread (no Qt here)."""
+    """One batch export; `run` may be called from a worker thread (no Qt here).
 
-    def __init__(self, config: BatchConfig, bundle=None):
+    `detect(photo) -> list[Face]` replaces dlib's detector (default `detect_faces`), for
+    callers that know where the faces are (benchmarks on a machine without dlib's models).
+    """
+
+    def __init__(self, config: BatchConfig, bundle=None, detect: Callable | None = None):
         from faceedit_gui.checkpoints.bundle import default_bundle_path, load_bundle
+        from faceedit_gui.faces.detection import detect_faces
+        from faceedit_gui.faces.framing import Framing
 
         self.config = config
-        folder = Path(config.bundle) if config.bundle is not None else default_bundle_path()
-        self.bundle = bundle if bundle is not None else load_bundle(folder)
+        if bundle is None:
+            _check_device(config.device)
+            folder = Path(config.bundle) if config.bundle is not None else default_bundle_path()
+            bundle = load_bundle(folder, device=config.device)
+        self.bundle = bundle
+        self.detect = detect or detect_faces
         card = self.bundle.card
         self.known = [a.name for a in card.attributes] + list(self.bundle.directions)
         self.sliders = check_sliders(config.sliders, self.known, "batch settings")
+        if not card.framing:
+            raise ValueError(f"bundle {self.bundle.folder}: its card has no face framing")
+        self.framing = Framing.from_dict(card.framing)
         self.generator = self.bundle["generator"]
         self.linear = self._baseline() if config.method in ("interfacegan", "ganspace", "sefa") else None
         if config.method in ("refine", "style") and "editor" not in self.bundle:
             raise ValueError(f"bundle {self.bundle.folder} has no editor network: --method {config.method} needs one "
                              "(a baseline method works without it)")  # fmt: skip
         self.fingerprint = self._fingerprint()
+        self.modconv_fused = INFERENCE_FUSED  # the modulated-conv path (equivalent); benchmarks/open_batch.py --modconv
 
     # ------------------------------------------------------------------ setup
 
@@ -204,11 +208,14 @@ class BatchJob:
         if "classifier" in self.bundle.card.networks:
             from faceedit_gui.checkpoints.bundle import load_bundle
 
-            classifier = load_bundle(self.bundle.folder, networks=["classifier"])["classifier"]
+            device = next(self.generator.parameters()).device
+            classifier = load_bundle(self.bundle.folder, networks=["classifier"], device=device)["classifier"]
         cache = self.config.output / STATE_DIR / "baselines"
         return load_or_fit(method, cache, self.generator, classifier, attrs)
 
     def _fingerprint(self) -> str:
+        """The settings that decide an output's pixels (not batch size or device: those agree
+        to within a grey level, so a run may resume with other ones)."""
         c = self.config
         card_path = Path(self.bundle.folder) / "model.json"
         card_hash = hashlib.sha256(card_path.read_bytes()).hexdigest() if card_path.is_file() else ""
@@ -224,170 +231,249 @@ class BatchJob:
         progress: Callable[[Progress], None] | None = None,
         cancel: threading.Event | Callable[[], bool] | None = None,
     ) -> BatchReport:
+        from faceedit_gui.engine.batch_render import FaceRenderer
+
         c = self.config
         t0 = time.perf_counter()
         out = c.output
         out.mkdir(parents=True, exist_ok=True)
         remove_partials(out)
         write_json_atomic(out / "batch_config.json", {**c.to_dict(), "sliders": self.sliders, "bundle_folder": str(self.bundle.folder),
-                                                      "bundle_name": self.bundle.card.name, "fingerprint": self.fingerprint})  # fmt: skip
+                                                      "bundle_name": self.bundle.card.name, "fingerprint": self.fingerprint,
+                                                      "network_device": str(next(self.generator.parameters()).device)})  # fmt: skip
         photos = list_photos(c.input, c.recursive)
         stems = output_stems(photos, c.input)
-        inputs = {p.resolve() for p in photos}
-        report = BatchReport(photos=len(photos))
-        cancelled = (cancel.is_set if isinstance(cancel, threading.Event) else cancel) or (lambda: False)
-        worked, work_time = 0, 0.0
-        for i, photo_path in enumerate(photos):
-            if cancelled():
-                report.cancelled = True
+        self._inputs = {p.resolve() for p in photos}
+        self._renderer = FaceRenderer(self.bundle, c.method, self.sliders, self.linear, fused=self.modconv_fused)
+        self._report = report = BatchReport(photos=len(photos))
+        self._cancel = (cancel.is_set if isinstance(cancel, threading.Event) else cancel) or (lambda: False)
+        self._progress = progress
+        self._done, self._worked, self._total, self._t_work = 0, 0, len(photos), None
+        pending: collections.deque[_Photo] = collections.deque()  # prepared, waiting for their faces' batch
+        queue: list[_Face] = []  # faces to render, in photo order
+        for path in photos:
+            if self._stopped():
                 break
-            t_photo = time.perf_counter()
-            did_work = self._photo(photo_path, stems[photo_path], inputs, report, cancelled, progress, i, len(photos))
-            if did_work:
-                worked += 1
-                work_time += time.perf_counter() - t_photo
-            if report.cancelled:
-                break
-            if progress is not None:
-                eta = work_time / worked * (len(photos) - i - 1) if worked else None
-                progress(Progress(str(photo_path), i + 1, len(photos), report.outputs_written, eta))
+            work = self._prepare(path, stems[path])
+            if work is None:  # complete, failed, or failed before
+                self._photo_done(str(path), worked=False)
+                continue
+            pending.append(work)
+            queue += work.faces
+            while len(queue) >= c.batch_size and not self._stopped():
+                self._render(queue[: c.batch_size])
+                del queue[: c.batch_size]
+                self._finish_ready(pending)
+            self._finish_ready(pending)  # photos with nothing left to render
+        while queue and not self._stopped():
+            self._render(queue[: c.batch_size])
+            del queue[: c.batch_size]
+            self._finish_ready(pending)
+        report.batch_fallbacks = self._renderer.fallbacks
         report.seconds = round(time.perf_counter() - t0, 3)
         self.write_report(report)
         return report
 
-    def _photo(self, path: Path, stem: Path, inputs: set[Path], report: BatchReport, cancelled, progress,
-               index: int, total: int) -> bool:  # fmt: skip
-        """Edit every face of one photo; True when work (not just skipping) was done."""
-        from faceedit_gui.faces.detection import detect_faces, no_face_message
+    def _stopped(self) -> bool:
+        if not self._report.cancelled and self._cancel():
+            self._report.cancelled = True
+        return self._report.cancelled
+
+    def _photo_done(self, file: str, worked: bool) -> None:
+        self._done += 1
+        self._worked += worked
+        if self._progress is not None:
+            eta = None
+            if self._worked and self._t_work is not None:
+                eta = (time.perf_counter() - self._t_work) / self._worked * (self._total - self._done)
+            self._progress(Progress(file, self._done, self._total, self._report.outputs_written, eta))
+
+    def _prepare(self, path: Path, stem: Path) -> _Photo | None:
+        """Load, detect and align one photo; None when it needs no render (done or failed)."""
+        from faceedit_gui.faces.align import align_face
+        from faceedit_gui.faces.detection import no_face_message
         from faceedit_gui.faces.loading import PhotoError, load_photo
 
-        c = self.config
-        ext = FORMATS[c.format]
-        photo_record = c.output / STATE_DIR / "photos" / f"{stem}.json"
-        done = _read_json(photo_record)
+        c, report = self.config, self._report
+        done = read_json(self._photo_record(stem))
         if done and done.get("fingerprint") == self.fingerprint and all((c.output / o).is_file() for o in done["outputs"]):
             report.outputs_skipped += len(done["outputs"])
             report.faces += len(done["outputs"]) if c.output_kind == "crop" else done.get("faces", 0)
             report.outputs += done["outputs"]
-            return False
+            return None
+        if not c.retry_failed and self._failed_before(path, stem):
+            return None
+        if self._t_work is None:
+            self._t_work = time.perf_counter()
         try:
             photo = load_photo(path)
-            faces = detect_faces(photo)
+            found = self.detect(photo)
         except PhotoError as e:
-            report.failures.append({"photo": str(path), "reason": e.reason})
-            return True
+            return self._failed(path, stem, [e.reason], "input")
         except Exception as e:  # noqa: BLE001 - a bad file must not stop the batch
-            report.failures.append({"photo": str(path), "reason": f"{type(e).__name__}: {e}"})
-            return True
-        if not faces:
-            report.failures.append({"photo": str(path), "reason": no_face_message(photo)})
-            return True
-        report.faces += len(faces)
-        written: list[str] = []
-        canvas = photo.rgb if c.output_kind == "photo" else None
-        for k in range(len(faces)):
-            if cancelled():
-                report.cancelled = True
-                return True
+            self._report.failures.append(_failure(path, f"{type(e).__name__}: {e}"))
+            return None  # not the file's fault as far as we know (models, memory): not recorded, tried again
+        if not found:
+            return self._failed(path, stem, [no_face_message(photo)], "input")
+        report.faces += len(found)
+        ext = FORMATS[c.format]
+        work = _Photo(path, stem, photo if c.output_kind == "photo" else None, len(found), [], [], [])  # crops need no photo
+        if c.output_kind == "photo" and (c.output / f"{stem}_edited{ext}").resolve() in self._inputs:
+            return self._failed(path, stem, [f"the output {c.output / f'{stem}_edited{ext}'} is an input file; not overwritten"], "render")
+        for k, face in enumerate(found):
             rel = f"{stem}_{k}{ext}" if c.output_kind == "crop" else f"{stem}_edited{ext}"
-            target = c.output / rel
-            if target.resolve() in inputs:
-                report.failures.append({"photo": str(path), "reason": f"face {k}: the output {target} is an input file; not overwritten"})
-                continue
-            if c.output_kind == "crop" and self._output_done(rel, path):
-                report.outputs_skipped += 1
-                written.append(rel)
-                continue
+            if c.output_kind == "crop":
+                if (c.output / rel).resolve() in self._inputs:
+                    work.failures.append(_failure(path, f"face {k}: the output {c.output / rel} is an input file; not overwritten"))
+                    continue
+                if self._output_done(rel):
+                    report.outputs_skipped += 1
+                    report.outputs.append(rel)
+                    work.written.append(rel)
+                    continue
             try:
-                crop, reference, aligned, extra = self._edit_face(photo, faces, k)
-                if c.output_kind == "crop":
-                    self._commit(target, rel, path, crop, report)
-                    written.append(rel)
-                else:
-                    from faceedit_gui.faces.paste import paste_back
-
-                    canvas = paste_back(canvas, aligned, crop, mask_extra=extra, reference_crop=reference)
+                work.faces.append(_Face(k, rel, align_face(photo, face, self.framing, size=self.generator.size)))
             except Exception as e:  # noqa: BLE001 - one face failing must not stop the batch
-                report.failures.append({"photo": str(path), "reason": f"face {k}: {type(e).__name__}: {e}"})
-            if progress is not None:
-                progress(Progress(str(path), index, total, report.outputs_written, None))
-        if c.output_kind == "photo" and canvas is not photo.rgb:
-            rel = f"{stem}_edited{ext}"
-            if (c.output / rel).resolve() not in inputs:
-                self._commit(c.output / rel, rel, path, np.ascontiguousarray(canvas), report)
-                written.append(rel)
-        if len(written) == (len(faces) if c.output_kind == "crop" else 1):
-            write_json_atomic(photo_record, {"fingerprint": self.fingerprint, "photo": str(path), "faces": len(faces),
-                                             "outputs": written})  # fmt: skip
+                work.failures.append(_failure(path, f"face {k}: {type(e).__name__}: {e}"))
+        return work
+
+    def _render(self, faces: list[_Face]) -> None:
+        edits = self._renderer.render([f.aligned.crop for f in faces], with_reference=self.config.output_kind == "photo")
+        for face, edit in zip(faces, edits):
+            face.edit = edit
+
+    def _finish_ready(self, pending: collections.deque) -> None:
+        while pending and pending[0].ready and not self._stopped():
+            work = pending.popleft()
+            if self._finish(work):
+                self._photo_done(str(work.path), worked=True)
+
+    def _finish(self, work: _Photo) -> bool:
+        """Write one photo's outputs and its record; False when cancelled part-way."""
+        c, report = self.config, self._report
+        canvas = work.photo.rgb if work.photo is not None else None
+        for face in work.faces:
+            if face.edit.error:
+                work.failures.append(_failure(work.path, f"face {face.k}: {face.edit.error}"))
+                continue
+            if c.output_kind == "crop":
+                if self._stopped():
+                    return False
+                self._commit(face.rel, work.path, face.edit.crop)
+                work.written.append(face.rel)
+                if self._progress is not None:
+                    self._progress(Progress(str(work.path), self._done, self._total, report.outputs_written, None))
+            else:
+                from faceedit_gui.faces.paste import paste_back
+
+                try:
+                    canvas = paste_back(canvas, face.aligned, face.edit.crop, mask_extra=face.edit.edited,
+                                        reference_crop=face.edit.reference)  # fmt: skip
+                except Exception as e:  # noqa: BLE001 - one face failing must not stop the batch
+                    work.failures.append(_failure(work.path, f"face {face.k}: {type(e).__name__}: {e}"))
+        if c.output_kind == "photo" and canvas is not work.photo.rgb:
+            if self._stopped():
+                return False
+            rel = f"{work.stem}_edited{FORMATS[c.format]}"
+            self._commit(rel, work.path, np.ascontiguousarray(canvas))
+            work.written.append(rel)
+        report.failures += work.failures
+        if any(face.edit.transient for face in work.faces):
+            pass  # out of memory: the machine's fault, not the photo's; no record, tried again next run
+        elif work.failures:
+            self._record_failure(work.path, work.stem, [f["reason"] for f in work.failures], "render", work.written, work.n_faces)
+        elif len(work.written) == (work.n_faces if c.output_kind == "crop" else 1):
+            write_json_atomic(self._photo_record(work.stem), {"fingerprint": self.fingerprint, "photo": str(work.path),
+                                                              "faces": work.n_faces, "outputs": work.written})  # fmt: skip
+            self._failure_record(work.stem).unlink(missing_ok=True)
+        return True
+
+    # ------------------------------------------------------------------ failures
+
+    def _failed(self, path: Path, stem: Path, reasons: list[str], stage: str) -> None:
+        self._report.failures += [_failure(path, r) for r in reasons]
+        self._record_failure(path, stem, reasons, stage, [], 0)
+        return None
+
+    def _record_failure(self, path: Path, stem: Path, reasons: list[str], stage: str, outputs: list[str], faces: int) -> None:
+        """Remember a failed photo by its content; one that cannot be read gets no record (retried)."""
+        fingerprint = input_fingerprint(path)
+        if fingerprint is not None:
+            write_json_atomic(self._failure_record(stem), {"format": 1, "photo": str(path), "input": fingerprint,
+                                                           "stage": stage, "fingerprint": self.fingerprint, "reasons": reasons,
+                                                           "outputs": outputs, "faces": faces,
+                                                           "when": time.strftime("%Y-%m-%d %H:%M:%S")})  # fmt: skip
+
+    def _failed_before(self, path: Path, stem: Path) -> bool:
+        """Report a photo that failed in an earlier run and has not changed since; True if so."""
+        rec = read_json(self._failure_record(stem))
+        if not rec or not isinstance(rec.get("reasons"), list) or not isinstance(rec.get("outputs"), list):
+            return False
+        if rec.get("stage") != "input" and rec.get("fingerprint") != self.fingerprint:
+            return False  # a render failure under other settings says nothing about these
+        if not all((self.config.output / o).is_file() for o in rec["outputs"]) or not input_unchanged(path, rec.get("input")):
+            return False
+        report = self._report
+        report.failed_before += 1
+        report.faces += int(rec.get("faces", 0))
+        report.outputs_skipped += len(rec["outputs"])
+        report.outputs += rec["outputs"]
+        report.failures += [_failure(path, str(r), FAILED_BEFORE) for r in rec["reasons"]]
         return True
 
     # ------------------------------------------------------------------ pieces
 
+    def _photo_record(self, stem: Path) -> Path:
+        return self.config.output / STATE_DIR / "photos" / f"{stem}.json"
+
+    def _failure_record(self, stem: Path) -> Path:
+        return self.config.output / STATE_DIR / "failed" / f"{stem}.json"
+
     def _record_path(self, rel: str) -> Path:
         return self.config.output / STATE_DIR / "done" / f"{rel}.json"
 
-    def _output_done(self, rel: str, photo: Path) -> bool:
-        rec = _read_json(self._record_path(rel))
+    def _output_done(self, rel: str) -> bool:
+        rec = read_json(self._record_path(rel))
         target = self.config.output / rel
         return bool(rec) and rec.get("fingerprint") == self.fingerprint and target.is_file() \
             and target.stat().st_size == rec.get("bytes")  # fmt: skip
 
-    def _commit(self, target: Path, rel: str, photo: Path, rgb: np.ndarray, report: BatchReport) -> None:
+    def _commit(self, rel: str, photo: Path, rgb: np.ndarray) -> None:
+        target = self.config.output / rel
         save_atomic(target, rgb, self.config.quality)
         write_json_atomic(self._record_path(rel), {"fingerprint": self.fingerprint, "photo": str(photo),
                                                    "bytes": target.stat().st_size})  # fmt: skip
-        report.outputs_written += 1
-        report.outputs.append(rel)
-
-    @torch.inference_mode()
-    def _edit_face(self, photo, faces, k: int):
-        """(edited crop uint8, paste reference crop, AlignedFace, paste mask extra or None)."""
-        from faceedit_gui.conventions import tensor_to_uint8
-        from faceedit_gui.engine.session import EditSession
-
-        session = EditSession(self.bundle, photo, faces=faces, face_index=k)
-        method = self.config.method
-        if method in ("refine", "style"):
-            result = session.render(self.sliders)
-            if not result.ok:
-                raise RuntimeError(result.error)
-            if method == "style":
-                return result.style, session.reconstruction(), session.aligned, None
-            return result.refined, session.aligned.crop, session.aligned, _edited_region(result.masks, session.aligned.size)
-        attrs = {n: v for n, v in self.sliders.items() if n in self.linear.directions}
-        w = self.linear.apply(session.w_p, attrs) + session.direction_offset(self.sliders)
-        crop = tensor_to_uint8(self.generator.synthesis(w)[0])
-        return crop, session.reconstruction(), session.aligned, None
+        self._report.outputs_written += 1
+        self._report.outputs.append(rel)
 
     def write_report(self, report: BatchReport) -> None:
         out = self.config.output
         data = {**dataclasses.asdict(report), "method": self.config.method, "sliders": self.sliders,
-                "input": str(self.config.input), "output_kind": self.config.output_kind}  # fmt: skip
+                "input": str(self.config.input), "output_kind": self.config.output_kind,
+                "batch_size": self.config.batch_size}  # fmt: skip
         write_json_atomic(out / "batch_report.json", data)
+        before = len(report.failures) - len(report.failed_now)
         lines = [
             f"faceedit batch: {self.config.input} -> {out} ({self.config.method}, {self.config.output_kind})",
             f"photos: {report.photos}, faces: {report.faces}, written: {report.outputs_written}, "
-            f"already complete: {report.outputs_skipped}, failed: {len(report.failures)}"
+            f"already complete: {report.outputs_skipped}, failed: {len(report.failures)} ({before} failed before, skipped)"
             + (", CANCELLED" if report.cancelled else ""),
         ]
-        lines += [f"FAILED {f['photo']}: {f['reason']}" for f in report.failures]
-        tmp = out / f".batch_report.txt{PARTIAL}{os.getpid()}"
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        os.replace(tmp, out / "batch_report.txt")
+        lines += [f"FAILED {f['photo']}: {f['reason']}" for f in report.failed_now]
+        lines += [f"FAILED BEFORE, SKIPPED {f['photo']}: {f['reason']}" for f in report.failures if f.get("status") == FAILED_BEFORE]
+        if report.failed_before:
+            lines.append("(photos that failed before are tried again when the file changes, or with --retry-failed)")
+        write_text_atomic(out / "batch_report.txt", "\n".join(lines) + "\n")
 
 
-def _edited_region(masks: Mapping[str, np.ndarray], size: int) -> np.ndarray | None:
-    """Mean of `1 - m_i` over levels, upsampled to the crop: where style took over."""
-    import torch.nn.functional as F
-
-    if not masks:
-        return None
-    maps = [F.interpolate(torch.from_numpy(1.0 - m)[None, None], size=(size, size), mode="bilinear")[0, 0] for m in masks.values()]
-    return torch.stack(maps).mean(0).numpy().astype(np.float32)
+def _failure(photo: Path, reason: str, status: str = FAILED) -> dict[str, str]:
+    return {"photo": str(photo), "reason": reason, "status": status}
 
 
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+def _check_device(device: str) -> None:
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {device}: no CUDA device is available to this torch ({torch.__version__}); use cpu")
+        index = int(device[5:]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ValueError(f"device {device}: only {torch.cuda.device_count()} CUDA device(s) here")

@@ -35,11 +35,17 @@ def _folder_row(edit: QLineEdit, pick) -> QWidget:
 
 
 def report_text(report: BatchReport, output: Path) -> str:
+    before = len(report.failures) - len(report.failed_now)
     head = (f"{'CANCELLED — ' if report.cancelled else ''}{report.outputs_written} written, "
             f"{report.outputs_skipped} already complete, {report.faces} face(s) in {report.photos} photo(s), "
-            f"{len(report.failures)} failed, {report.seconds:.1f} s.\nReport: {output / 'batch_report.txt'}")
-    failures = "".join(f"\n• {Path(f['photo']).name}: {f['reason']}" for f in report.failures)
-    return head + (f"\n\nFailed:{failures}" if failures else "")
+            f"{len(report.failures)} failed{f' ({before} failed before, skipped)' if before else ''}, "
+            f"{report.seconds:.1f} s.\nReport: {output / 'batch_report.txt'}")
+    failures = "".join(f"\n• {Path(f['photo']).name}: {f['reason']}" for f in report.failed_now)
+    skipped = "".join(f"\n• {Path(f['photo']).name}: {f['reason']}" for f in report.failures if f not in report.failed_now)
+    text = head + (f"\n\nFailed:{failures}" if failures else "")
+    if skipped:
+        text += f"\n\nFailed before, skipped (tick “Retry photos that failed before” to try them again):{skipped}"
+    return text
 
 
 class BatchDialog(QDialog):
@@ -58,6 +64,9 @@ class BatchDialog(QDialog):
         self.input = QLineEdit(s.last_folder("batch_in"))
         self.output = QLineEdit(s.last_folder("batch_out"))
         self.recursive = QCheckBox("Include sub-folders")
+        self.retry_failed = QCheckBox("Retry photos that failed before")
+        self.retry_failed.setToolTip("Photos that failed in an earlier run into this output folder are skipped "
+                                     "(and listed) unless their file changed; tick to try them again anyway")
         self.use_current = QRadioButton("Current slider settings")
         self.use_preset = QRadioButton("Preset file:")
         self.use_current.setChecked(True)
@@ -91,6 +100,7 @@ class BatchDialog(QDialog):
         fl.addWidget(self.format)
         fl.addWidget(self.quality)
         form.addRow("Format", fmt)
+        form.addRow("", self.retry_failed)
         self.progress = QProgressBar()
         self.current = QLabel("")
         self.eta = QLabel("")
@@ -147,7 +157,7 @@ class BatchDialog(QDialog):
         return BatchConfig(input=Path(self.input.text()), output=Path(self.output.text()), sliders=sliders,
                            method=self.method.currentText(), output_kind=self.kind.currentData(),
                            format=self.format.currentText(), quality=self.quality.value(), recursive=self.recursive.isChecked(),
-                           bundle=Path(w.controller.bundle.folder))
+                           bundle=Path(w.controller.bundle.folder), retry_failed=self.retry_failed.isChecked())
 
     def start(self) -> bool:
         try:

@@ -69,3 +69,31 @@ def test_a_missing_input_folder_is_a_message_not_a_crash(qtbot, window, tmp_path
     assert not dialog.start()
     assert "does not exist" in dialog.log.toPlainText()
     dialog.close()
+
+
+def test_photos_that_failed_before_are_listed_and_retried_when_ticked(qtbot, window, photo_dir, tmp_path):
+    src = tmp_path / "few"
+    src.mkdir()
+    shutil.copy(photo_dir / "wild" / "img12.jpg", src / "img12.jpg")
+    (src / "zero.jpg").write_bytes(b"")
+    out = tmp_path / "out"
+    dialog = open_dialog(window, qtbot, src, out)
+    assert not dialog.retry_failed.isChecked()
+
+    def run_once():
+        dialog.report = None
+        assert dialog.start()
+        qtbot.waitUntil(lambda: dialog.report is not None, timeout=120000)
+        return dialog.report
+
+    first = run_once()
+    assert first.outputs_written == 1 and [f["status"] for f in first.failures] == ["failed"]
+    again = run_once()
+    assert again.outputs_skipped == 1 and [f["status"] for f in again.failures] == ["failed before, skipped"]
+    text = dialog.log.toPlainText()
+    assert "Failed before, skipped" in text and "zero.jpg: empty file" in text and "1 failed (1 failed before, skipped)" in text
+    dialog.retry_failed.setChecked(True)
+    retried = run_once()
+    assert [f["status"] for f in retried.failures] == ["failed"] and retried.failed_before == 0
+    assert "Failed before" not in dialog.log.toPlainText() and "zero.jpg" in dialog.log.toPlainText()
+    dialog.close()
