@@ -4,6 +4,7 @@
 `tiny`: registers two tiny networks in the network registry for one test and hands out
     their classes and a card factory (`tiny.Net`, `tiny.Head`, `tiny.Config`, `tiny.card()`).
 `tiny_bundle`: a saved bundle of those networks, for bundle and CLI tests.
+`utkface_data`: ../shared/data when its held-out UTKFace faces are there (else the test skips).
 `gpu_machine_cli`: runs `faceedit ARGS` in a fresh interpreter that cannot import the
     desktop and CPU-only packages the lent GPU machine lacks (Qt, OpenCV, Pillow, dlib...).
 """
@@ -34,6 +35,14 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED_DIR
+
+
+@pytest.fixture(scope="session")
+def utkface_data(shared_dir) -> Path:
+    data = shared_dir / "data"
+    if not (data / "utkface_test.txt").is_file() or not (data / "utkface").is_dir():
+        pytest.skip("the UTKFace held-out faces (../shared/data) are not here")
+    return data
 
 
 # --------------------------------------------------------------------------- tiny bundle

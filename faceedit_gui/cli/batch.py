@@ -57,15 +57,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """The thread count is set for this command only (in-process callers keep theirs)."""
-    import torch
+    from faceedit_gui.engine.runtime import command_scope
 
-    threads = torch.get_num_threads()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    try:
+    with command_scope(args.threads, no_grad=False):
         return _run(args)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(args: argparse.Namespace) -> int:

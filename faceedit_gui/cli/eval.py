@@ -75,14 +75,10 @@ def _classifier(bundle, given: Path | None, warnings: list[str]):
 
 def run(args: argparse.Namespace) -> int:
     """Gradients off and the thread count set for this command only (callers keep theirs)."""
-    import torch
+    from faceedit_gui.engine.runtime import command_scope
 
-    threads = torch.get_num_threads()
-    try:
-        with torch.no_grad():
-            return _run(args)
-    finally:
-        torch.set_num_threads(threads)
+    with command_scope():
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

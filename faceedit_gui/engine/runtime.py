@@ -10,7 +10,9 @@ chosen from `benchmarks/slider.py` on the project's 2-core CPU (docs/PERFORMANCE
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Iterator
 
 import torch
 from torch import nn
@@ -34,6 +36,21 @@ def configure_cpu(threads: int | None = None) -> dict[str, int]:
     except RuntimeError:  # only settable before the first parallel work; keep what is there
         pass
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
+
+
+@contextlib.contextmanager
+def command_scope(threads: int | None = None, no_grad: bool = True) -> Iterator[None]:
+    """A command's torch settings for its own duration: `threads` intra-op threads (if
+    given) and, with `no_grad`, gradients off; in-process callers (tests, the GUI) get
+    their own settings back afterwards, whatever the command changed meanwhile."""
+    saved = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        with torch.no_grad() if no_grad else contextlib.nullcontext():
+            yield
+    finally:
+        torch.set_num_threads(saved)
 
 
 def set_modconv_fused(module: nn.Module, fused: bool) -> int:

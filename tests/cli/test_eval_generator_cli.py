@@ -17,14 +17,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
-def data_dir(shared_dir) -> Path:
-    data = shared_dir / "data"
-    if not (data / "utkface_test.txt").is_file() or not (data / "utkface").is_dir():
-        pytest.skip("the UTKFace held-out faces (../shared/data) are not here")
-    return data
-
-
-@pytest.fixture(scope="module")
 def bundle_128(tmp_path_factory) -> Path:
     """An untrained 128 px bundle with tiny channels (the reals need 128 px for dlib's HOG)."""
     from faceedit_gui.engine.devbundle import build_dev_bundle
@@ -49,16 +41,16 @@ def read_png(path: Path) -> np.ndarray:
     return bgr[:, :, ::-1]
 
 
-def test_untrained_bundle_fails_the_target_with_consistent_counts_and_a_sheet(bundle_128, data_dir, tmp_path, capsys):
+def test_untrained_bundle_fails_the_target_with_consistent_counts_and_a_sheet(bundle_128, utkface_data, tmp_path, capsys):
     out, copy = tmp_path / "eval", tmp_path / "resources" / "sample_sheet_128.png"
     argv = ["eval-generator", "--bundle", str(bundle_128), "-n", "20", "--reals", "20", "--out", str(out),
-            "--sheet", str(copy), "--data", str(data_dir)]  # fmt: skip
+            "--sheet", str(copy), "--data", str(utkface_data)]  # fmt: skip
     assert cli_main(argv) == 0
     report = json.loads((out / "generator_eval.json").read_text())
     s, r = report["samples"], report["reals"]
     assert report["resolution"] == 128 and report["model"]["bundle"] == str(bundle_128)
     assert s["n"] == 20 and s["seeds"] == [0, 19] and s["truncation"] == 1.0
-    assert r["n"] == 20 and r["available"] == len((data_dir / "utkface_test.txt").read_text().split())
+    assert r["n"] == 20 and r["available"] == len((utkface_data / "utkface_test.txt").read_text().split())
     assert s["rate"] == pytest.approx(s["detected"] / 20) and r["rate"] == pytest.approx(r["detected"] / 20)
     assert r["rate"] >= 0.9  # real faces: dlib HOG finds nearly all
     assert s["detected"] <= 2  # random weights draw colour blobs, not faces
@@ -83,10 +75,10 @@ def test_untrained_bundle_fails_the_target_with_consistent_counts_and_a_sheet(bu
     assert np.abs(sheet[130:258, 130:258].astype(int) - sheet[0:128, 0:128]).mean() > 5  # tiles differ
 
 
-def test_checkpoint_source_other_seeds_and_an_undefined_ratio_at_32_px(checkpoint_32, data_dir, tmp_path):
+def test_checkpoint_source_other_seeds_and_an_undefined_ratio_at_32_px(checkpoint_32, utkface_data, tmp_path):
     out = tmp_path / "eval"
     argv = ["eval-generator", "--checkpoint", str(checkpoint_32), "-n", "3", "--reals", "2", "--seed", "5",
-            "--truncation", "0.7", "--out", str(out), "--data", str(data_dir)]  # fmt: skip
+            "--truncation", "0.7", "--out", str(out), "--data", str(utkface_data)]  # fmt: skip
     assert cli_main(argv) == 0
     report = json.loads((out / "generator_eval.json").read_text())
     assert report["model"]["checkpoint"] == str(checkpoint_32) and report["model"]["step"] == 1

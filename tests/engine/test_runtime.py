@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from faceedit_gui.engine.runtime import configure_cpu, set_modconv_fused
@@ -51,3 +52,19 @@ def test_configure_cpu_sets_threads_and_reports_them():
         assert got["interop_threads"] >= 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_command_scope_gives_the_callers_threads_and_gradients_back():
+    from faceedit_gui.engine.runtime import command_scope
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with command_scope(other):
+        assert torch.get_num_threads() == other and not torch.is_grad_enabled()
+        torch.set_num_threads(before + 1)  # a command that changes the count itself
+    assert torch.get_num_threads() == before and torch.is_grad_enabled()
+    with pytest.raises(RuntimeError, match="boom"):
+        with command_scope(other, no_grad=False):
+            assert torch.is_grad_enabled()
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

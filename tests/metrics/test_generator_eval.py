@@ -3,7 +3,6 @@ faces and on non-faces, the ratio and its verdict, the sheet layout, the held-ou
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,18 +10,10 @@ import pytest
 from faceedit_gui.metrics import generator as gm
 
 
-@pytest.fixture(scope="module")
-def data_dir(shared_dir) -> Path:
-    data = shared_dir / "data"
-    if not (data / "utkface_test.txt").is_file() or not (data / "utkface").is_dir():
-        pytest.skip("the UTKFace held-out faces (../shared/data) are not here")
-    return data
-
-
-def test_dlib_hog_finds_held_out_faces_at_128_px_and_nothing_in_non_faces(data_dir):
-    reals, names = gm.load_heldout_utkface(data_dir, 128, 20)
+def test_dlib_hog_finds_held_out_faces_at_128_px_and_nothing_in_non_faces(utkface_data):
+    reals, names = gm.load_heldout_utkface(utkface_data, 128, 20)
     assert reals.shape == (20, 128, 128, 3) and reals.dtype == np.uint8 and len(set(names)) == 20
-    held_out = set((data_dir / "utkface_test.txt").read_text().split())
+    held_out = set((utkface_data / "utkface_test.txt").read_text().split())
     assert set(names) <= held_out  # never a training image
     assert gm.face_found(reals).sum() >= 18
     rng = np.random.default_rng(0)
@@ -30,8 +21,8 @@ def test_dlib_hog_finds_held_out_faces_at_128_px_and_nothing_in_non_faces(data_d
     assert gm.face_found(non_faces).tolist() == [False, False]
 
 
-def test_the_selection_spreads_over_the_list_and_takes_all_when_asked_for_more(data_dir):
-    names = gm.heldout_utkface_names(data_dir)
+def test_the_selection_spreads_over_the_list_and_takes_all_when_asked_for_more(utkface_data):
+    names = gm.heldout_utkface_names(utkface_data)
     picked = gm.evenly_spaced(names, 5)
     assert picked[0] == names[0] and picked[-1] == names[-1] and len(set(picked)) == 5
     assert gm.evenly_spaced(names, len(names) + 10) == names
