@@ -1,11 +1,18 @@
-# Shared steps of the GPU chunk scripts (sourced, not run): gpu_train_{generator,encoder,editor}.sh.
+# Shared steps of the GPU scripts (sourced, not run): gpu_train_{generator,encoder,editor}.sh, gpu_bench.sh.
 #
+#   gpu_env                         -> PY (env PYTHON, else python3: on the GPU machine the one with
+#                                      CUDA torch); exports PYTHONUNBUFFERED=1 PYTHONPATH=. (repo root)
 #   gpu_resume_dirs CKPT CACHE      -> RESUME=(...) the checkpoint folders present (none if FRESH=1)
 #   gpu_nproc                       -> NPROC (env NPROC, else the number of GPUs, at least 1)
-#   gpu_header PATH...              prints GPU, torch versions, and lists the carried inputs
+#   gpu_header [PATH...]            prints GPU, torch versions, and lists the carried inputs (if any)
 #   gpu_launch ARGS...              python -m faceedit_gui.cli.main ARGS ${EXTRA}, via torchrun when NPROC > 1
 #   gpu_keep_cache SRC CACHE        copies a finished checkpoint to CACHE (a warm machine resumes from it)
-# Needs PY (the interpreter) set by the caller.
+# Needs PY (the interpreter) set by the caller or by gpu_env.
+
+gpu_env() {
+    export PYTHONUNBUFFERED=1 PYTHONPATH=.
+    PY=${PYTHON:-python3}
+}
 
 gpu_resume_dirs() {
     RESUME=()
@@ -23,7 +30,7 @@ gpu_nproc() {
 gpu_header() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
     "$PY" -c "import torch, numpy, safetensors; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'numpy', numpy.__version__)"
-    ls -la "$@" || echo "MISSING INPUT among: $* (carried / committed?)"
+    [ $# -eq 0 ] || ls -la "$@" || echo "MISSING INPUT among: $* (carried / committed?)"
 }
 
 gpu_launch() {

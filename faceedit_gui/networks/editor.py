@@ -102,7 +102,9 @@ class ContentExtractor(nn.Module):
         """
         r = self.resolution
         if self.source == "image":
-            img = F.interpolate(image, size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+            # antialiased resizing has no fp16/bf16 kernels on the CPU: resize in fp32 (a no-op cast for fp32)
+            img = F.interpolate(image.float(), size=(r, r), mode="bilinear", align_corners=False, antialias=True)
+            img = img.to(image.dtype)
             fine = F.interpolate(features[f"{self.finest}x{self.finest}"], size=(r, r), mode="bilinear", align_corners=False)
             x = torch.cat([fused_leaky_relu(self.image_stem(img), None), fine], 1)
         else:
