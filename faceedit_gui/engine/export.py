@@ -61,7 +61,7 @@ from faceedit_gui.engine.export_files import (PARTIAL, PHOTO_SUFFIXES, STATE_DIR
                                               input_unchanged, list_photos, output_stems, read_json, remove_partials,
                                               save_atomic, write_json_atomic, write_text_atomic)
 from faceedit_gui.engine.presets import check_sliders
-from faceedit_gui.engine.runtime import INFERENCE_FUSED
+from faceedit_gui.engine.runtime import INFERENCE_FUSED, resolve_device
 
 METHODS = ("refine", "style", "interfacegan", "ganspace", "sefa")
 OUTPUT_KINDS = ("crop", "photo")
@@ -174,7 +174,7 @@ class BatchJob:
 
         self.config = config
         if bundle is None:
-            _check_device(config.device)
+            resolve_device(config.device)
             folder = Path(config.bundle) if config.bundle is not None else default_bundle_path()
             bundle = load_bundle(folder, device=config.device)
         self.bundle = bundle
@@ -468,12 +468,3 @@ class BatchJob:
 
 def _failure(photo: Path, reason: str, status: str = FAILED) -> dict[str, str]:
     return {"photo": str(photo), "reason": reason, "status": status}
-
-
-def _check_device(device: str) -> None:
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {device}: no CUDA device is available to this torch ({torch.__version__}); use cpu")
-        index = int(device[5:]) if ":" in device else 0
-        if index >= torch.cuda.device_count():
-            raise ValueError(f"device {device}: only {torch.cuda.device_count()} CUDA device(s) here")

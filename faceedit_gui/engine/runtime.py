@@ -38,6 +38,23 @@ def configure_cpu(threads: int | None = None) -> dict[str, int]:
     return {"threads": torch.get_num_threads(), "interop_threads": torch.get_num_interop_threads()}
 
 
+def resolve_device(name: str = "auto") -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cuda"/"cuda:N" checked to exist
+    (ValueError with what is there otherwise); "cpu" as is."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cpu":
+        return name
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name}: no CUDA device is available to this torch ({torch.__version__}); use cpu")
+        index = name.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise ValueError(f"device {name}: there are {torch.cuda.device_count()} CUDA device(s) here (cuda:0..)")
+        return name
+    raise ValueError(f"device {name!r}: expected auto, cpu, cuda or cuda:N")
+
+
 @contextlib.contextmanager
 def command_scope(threads: int | None = None, no_grad: bool = True) -> Iterator[None]:
     """A command's torch settings for its own duration: `threads` intra-op threads (if

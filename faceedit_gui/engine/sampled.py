@@ -43,8 +43,8 @@ class SampledSession(EditSession):
         self.framing = Framing.from_dict(bundle.card.framing) if bundle.card.framing else ffhq_framing(size)
         self.attribute_names = [a.name for a in bundle.card.attributes]
         self.direction_names = list(bundle.directions)
+        self.device = device = next(self.generator.parameters()).device
         with torch.inference_mode():
-            device = next(self.generator.parameters()).device
             g = torch.Generator().manual_seed(int(seed))
             z = torch.randn(1, self.generator.style_dim, generator=g).to(device)
             w = self.generator.mapping(z)  # [1, style_dim]

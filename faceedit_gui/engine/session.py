@@ -56,6 +56,7 @@ class EditSession:
         self.bundle = bundle
         self.photo = photo
         self.generator = bundle["generator"]
+        self.device = next(self.generator.parameters()).device  # the bundle's (load_bundle(..., device=))
         set_modconv_fused(self.generator, INFERENCE_FUSED)  # the faster equivalent path at batch 1
         self.encoder = bundle["encoder"]
         self.editor = bundle["editor"] if "editor" in bundle else None
@@ -80,7 +81,7 @@ class EditSession:
         self.face_index = index
         self.aligned: AlignedFace = align_face(self.photo, face, self.framing, size=self.generator.size)
         t1 = time.perf_counter()
-        self.image = uint8_to_tensor(self.aligned.crop)  # [1, 3, R, R]
+        self.image = uint8_to_tensor(self.aligned.crop).to(self.device)  # [1, 3, R, R]
         self.w_p, self.enc_features = self.encoder(self.image)
         t2 = time.perf_counter()
         self.q_features = reconstruction_features(self.generator, self.w_p)
@@ -101,7 +102,7 @@ class EditSession:
             if not np.isfinite(v):
                 raise ValueError(f"slider {name!r} is not a finite number ({v})")
             values.append(v)
-        return torch.tensor([values], dtype=torch.float32)
+        return torch.tensor([values], dtype=torch.float32, device=self.device)
 
     def direction_offset(self, sliders: Mapping[str, float]) -> torch.Tensor:
         """Σ value · direction over the extra style-only directions (pose, ...): `[1, n_w, D]`."""
@@ -111,7 +112,7 @@ class EditSession:
             if not np.isfinite(v):
                 raise ValueError(f"slider {name!r} is not a finite number ({v})")
             if v:
-                offset = offset + v * self.bundle.directions[name].to(offset.dtype)
+                offset = offset + v * self.bundle.directions[name].to(offset)
         return offset
 
     @torch.inference_mode()

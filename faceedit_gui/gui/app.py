@@ -14,6 +14,7 @@ from pathlib import Path
 from PySide6.QtWidgets import QApplication
 
 from faceedit_gui.checkpoints.bundle import default_bundle_path
+from faceedit_gui.engine.runtime import resolve_device
 from faceedit_gui.gui.settings import APPLICATION, ORGANIZATION, Settings
 from faceedit_gui.gui.theme import apply_theme
 
@@ -24,6 +25,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--bundle", help="model bundle folder (default: models/default, then the last one used)")
     parser.add_argument("--theme", choices=("dark", "light"), help="colour theme (remembered)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the sampled face shown without a photo")
+    parser.add_argument("--device", default="auto",
+                        help="where the networks run: auto (a CUDA GPU when torch sees one, else cpu), cpu, cuda, cuda:N")  # fmt: skip
     return parser.parse_args(argv)
 
 
@@ -48,6 +51,7 @@ def create_window(args: argparse.Namespace):
         settings.set_theme(args.theme)
     apply_theme(QApplication.instance(), settings.theme())
     window = MainWindow(settings=settings)
+    window.controller.device = resolve_device(args.device)
     bundle = choose_bundle(args.bundle, settings)
     if bundle is not None:
         photo, seed = args.photo, args.seed
@@ -69,6 +73,11 @@ def create_window(args: argparse.Namespace):
 
 def run(argv: list[str]) -> int:
     args = parse_args(argv)
+    try:
+        resolve_device(args.device)
+    except ValueError as exc:
+        print(f"faceedit: {exc}", file=sys.stderr)
+        return 2
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setOrganizationName(ORGANIZATION)
     app.setApplicationName(APPLICATION)

@@ -52,6 +52,7 @@ class EditController(QObject):
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.bundle: Bundle | None = None
+        self.device = "cpu"  # where bundles are loaded (app.py: --device, default a GPU when there is one)
         self.session: EditSession | None = None
         self.values: dict[str, float] = {}
         self.paste = False
@@ -110,7 +111,7 @@ class EditController(QObject):
 
     # ------------------------------------------------------------------ model
     def load_bundle(self, folder: str | Path) -> None:
-        self._start_job("bundle", f"Loading model {Path(folder).name}…", lambda: load_bundle(folder), self._set_bundle)
+        self._start_job("bundle", f"Loading model {Path(folder).name}…", lambda: load_bundle(folder, device=self.device), self._set_bundle)
 
     def set_bundle(self, bundle: Bundle) -> None:
         self._set_bundle(bundle)

@@ -68,3 +68,16 @@ def test_command_scope_gives_the_callers_threads_and_gradients_back():
             assert torch.is_grad_enabled()
             raise RuntimeError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_resolve_device_picks_a_gpu_only_when_there_is_one_and_names_bad_devices():
+    from faceedit_gui.engine.runtime import resolve_device
+
+    assert resolve_device("auto") == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert resolve_device("cpu") == "cpu"
+    for bad in ("gpu", "cuda:x", "cuda:99"):
+        with pytest.raises(ValueError, match="device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            resolve_device("cuda")

@@ -145,3 +145,16 @@ def test_preview_can_drop_two_levels(session):
     assert two.ok, two.error
     assert two.refined.shape == (32, 32, 3)
     assert set(two.masks) == set(session.generator.level_names[:-2])
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_a_session_on_the_gpu_renders_what_the_cpu_renders(edit_bundle_dir, shared_dir, session):
+    photo = load_photo(shared_dir / "data" / "photos" / "ffhq" / "00001.png")
+    gpu = EditSession(load_bundle(edit_bundle_dir, device="cuda"), photo, faces=session.faces)
+    assert gpu.device.type == "cuda" and gpu.image.device.type == "cuda"
+    sliders = {session.attribute_names[0]: 0.8}
+    a, b = session.render(sliders, paste=True), gpu.render(sliders, paste=True)
+    assert a.ok and b.ok, (a.error, b.error)
+    assert np.abs(a.refined.astype(int) - b.refined.astype(int)).max() <= 2
+    assert b.photo.shape == a.photo.shape

@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+import torch
 from PySide6.QtCore import QPointF
 
 from faceedit_gui.faces.loading import load_photo
@@ -68,7 +69,9 @@ def test_first_start_shows_a_sampled_face_and_no_model_shows_a_message(qtbot, ed
     qtbot.addWidget(empty)
     assert empty.controller.bundle is None and "Load bundle" in empty.image_view.placeholder
     assert empty.windowTitle() == "faceedit"
+    assert empty.controller.device == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto
     empty.close()
+    assert app.run(["--device", "gpu"]) == 2  # a clear message, no window
     sampled = app.create_window(app.parse_args(["--bundle", str(edit_bundle_dir), "--seed", "3"]))
     qtbot.addWidget(sampled)
     qtbot.waitUntil(lambda: sampled.controller.last_frame is not None, timeout=30000)
