@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import statistics
 import sys
 import tempfile
@@ -34,21 +33,11 @@ sys.path.insert(0, str(REPO))
 
 from faceedit_gui.checkpoints.bundle import load_bundle  # noqa: E402
 from faceedit_gui.engine.devbundle import build_dev_bundle  # noqa: E402
-from faceedit_gui.engine.runtime import configure_cpu, set_modconv_fused  # noqa: E402
+from faceedit_gui.engine.runtime import configure_cpu, cpu_name, set_modconv_fused  # noqa: E402
 from faceedit_gui.engine.session import EditSession  # noqa: E402
 from faceedit_gui.faces.loading import load_photo  # noqa: E402
 
 DEFAULT_PHOTO = REPO.parent / "shared" / "data" / "photos" / "wild" / "img1.jpg"
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

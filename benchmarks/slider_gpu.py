@@ -44,7 +44,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -53,7 +52,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "benchmarks")]
 
 from faceedit_gui.conventions import tensor_to_uint8  # noqa: E402
-from faceedit_gui.engine.runtime import INFERENCE_FUSED, configure_cpu, set_modconv_fused  # noqa: E402
+from faceedit_gui.engine.runtime import INFERENCE_FUSED, configure_cpu, cpu_name, set_modconv_fused  # noqa: E402
 from faceedit_gui.networks.cost import count_macs  # noqa: E402
 from faceedit_gui.networks.fusion import content_inputs, reconstruction_features  # noqa: E402
 from slider_gpu_modes import (  # noqa: E402
@@ -66,26 +65,6 @@ TARGET_UPDATES_PER_S = 60.0
 
 class Deadline(Exception):
     """`--deadline-s` passed: finish with what was measured."""
-
-
-def conv_linear_macs(net: nn.Module, run: Callable[[], object]) -> int:
-    """MACs of torch's own Conv2d / Linear layers (the IR-SE encoder), batch 1."""
-    total = [0]
-
-    def hook(m: nn.Module, inputs: tuple, out: torch.Tensor) -> None:
-        if isinstance(m, nn.Conv2d):
-            total[0] += m.weight.numel() * out.shape[2] * out.shape[3]
-        else:
-            total[0] += m.weight.numel()
-
-    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
-        with torch.no_grad():
-            run()
-    finally:
-        for h in handles:
-            h.remove()
-    return total[0]
 
 
 # ----------------------------------------------------------------------------- the run
@@ -125,16 +104,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args.batch_sizes = [int(b) for b in sizes.split(",") if b]
     args.batch_modes = [m for m in args.batch_modes.split(",") if m]
     return args
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine(device: torch.device) -> dict[str, object]:
@@ -180,7 +149,7 @@ def strict_reference(nets: Nets, device: torch.device, preview_levels: int, macs
         upd = count_macs(both, lambda: update_work(nets, c, s))
         photo = count_macs(both, lambda: (reconstruction_features(nets.generator, c["w_p"]),
                                           content_inputs(nets.editor, c["enc_features"], c["image"])))
-        enc = conv_linear_macs(nets.encoder, lambda: nets.encoder(nets.image))
+        enc = count_macs(nets.encoder, lambda: nets.encoder(nets.image)).dense_macs
         cost = {"update_gmac": round(upd.dense_macs / 1e9, 3), "update_gmac_all": round(upd.total_macs / 1e9, 3),
                 "photo_gmac": round((photo.dense_macs + enc) / 1e9, 3), "encoder_gmac": round(enc / 1e9, 3),
                 "params_m": round((upd.params + sum(p.numel() for p in nets.encoder.parameters())) / 1e6, 2)}

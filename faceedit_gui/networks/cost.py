@@ -3,8 +3,8 @@
 Counts what the pure-PyTorch layers of `layers.py` execute for ONE image (batch 1),
 by running one forward pass with hooks on the layer classes:
 
-- `linear`:  EqualLinear, `in * out` (the mapping MLP, every modulation, D's head);
-- `conv`:    EqualConv2d and the convolution of ModulatedConv2d, `out * in * k * k` per
+- `linear`:  EqualLinear and torch's Linear, `in * out` (the mapping MLP, every modulation, D's head);
+- `conv`:    EqualConv2d, torch's Conv2d (the IR-SE encoders) and the convolution of ModulatedConv2d, `out * in * k * k` per
              output pixel; a 2x-upsampling modulated conv is a stride-2 transposed conv,
              `in * out * k * k` per INPUT pixel;
 - `demod`:   the per-sample weight work of modulation/demodulation, `out * in * k * k`
@@ -76,6 +76,10 @@ def count_macs(net: nn.Module, run: Callable[[], object]) -> Cost:
         elif isinstance(module, EqualConv2d):
             o, i, kh, kw = module.weight.shape
             n = {"conv": o * i * kh * kw * output.shape[2] * output.shape[3]}
+        elif isinstance(module, nn.Conv2d):  # torch's own (the IR-SE encoders); weight [out, in/groups, kh, kw]
+            n = {"conv": module.weight.numel() * output.shape[2] * output.shape[3]}
+        elif isinstance(module, nn.Linear):
+            n = {"linear": module.weight.numel()}
         elif isinstance(module, ModulatedConv2d):
             conv, demod = _modconv_macs(module, x, output)
             n = {"conv": conv, "demod": demod}
@@ -88,7 +92,7 @@ def count_macs(net: nn.Module, run: Callable[[], object]) -> Cost:
         by_module[name] = by_module.get(name, 0) + sum(n.values())
 
     for m in net.modules():
-        if isinstance(m, (EqualLinear, EqualConv2d, ModulatedConv2d, Blur, Upsample)):
+        if isinstance(m, (EqualLinear, EqualConv2d, ModulatedConv2d, Blur, Upsample, nn.Conv2d, nn.Linear)):
             handles.append(m.register_forward_hook(hook))
     try:
         with torch.no_grad():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
 
 from faceedit_gui.networks import Discriminator, Generator
 from faceedit_gui.networks.cost import count_macs, discriminator_cost, generator_cost
@@ -50,3 +51,11 @@ def test_counter_refuses_a_batch():
     g = Generator(size=8, style_dim=4, n_mlp=1, channels={4: 2, 8: 3})
     with pytest.raises(ValueError, match="batch"):
         count_macs(g, lambda: g(torch.zeros(2, 4)))
+
+
+def test_torch_conv_and_linear_layers_are_counted_too():
+    """The IR-SE encoders use torch's own Conv2d / Linear (grouped convs count their groups)."""
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1, groups=4), nn.Flatten(), nn.Linear(8 * 16 * 16, 10))
+    cost = count_macs(net, lambda: net(torch.zeros(1, 3, 16, 16)))
+    assert cost.macs["conv"] == (8 * 3 * 9 + 8 * 2 * 9) * 16 * 16
+    assert cost.macs["linear"] == 8 * 16 * 16 * 10
