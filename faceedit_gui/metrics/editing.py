@@ -277,6 +277,27 @@ def _table1(rows, methods, attrs, strengths) -> dict[str, Any]:
 # ------------------------------------------------------------------------------ writing
 
 
+def label_columns(grid: np.ndarray, labels: Sequence[str], height: int = 18) -> np.ndarray:
+    """`grid` uint8 `[H, W, 3]` of `len(labels)` equal columns, with a dark header strip
+    naming each column (white text, shrunk to fit its column). No labels: unchanged."""
+    import cv2
+
+    if not labels:
+        return grid
+    width = grid.shape[1] // len(labels)
+    header = np.full((height, grid.shape[1], 3), 32, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    for i, label in enumerate(labels):
+        scale = 0.45
+        (tw, th), _ = cv2.getTextSize(label, font, scale, 1)
+        if tw > width - 4:
+            scale *= (width - 4) / tw
+            (tw, th), _ = cv2.getTextSize(label, font, scale, 1)
+        org = (i * width + max(2, (width - tw) // 2), (height + th) // 2)
+        cv2.putText(header, label, org, font, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.concatenate([header, grid], 0)
+
+
 def write_editing_report(report: dict[str, Any], grids: Mapping[str, np.ndarray], out_dir: str | os.PathLike) -> dict[str, Path]:
     """`editing.json`, `editing.md` and `grid_<source>_<attr>_<plus|minus>.png` in `out_dir`."""
     from PIL import Image
@@ -287,7 +308,7 @@ def write_editing_report(report: dict[str, Any], grids: Mapping[str, np.ndarray]
     names = []
     for name, img in grids.items():
         p = out / f"grid_{name}.png"
-        Image.fromarray(img).save(p)
+        Image.fromarray(label_columns(img, report.get("grid_columns", []))).save(p)
         names.append(p.name)
     report = {**report, "grids": sorted(names)}
     jpath, mpath = out / "editing.json", out / "editing.md"

@@ -49,3 +49,19 @@ def test_the_eval_command_leaves_the_callers_torch_state_alone(tmp_path, edit_bu
     main(["eval", "--bundle", str(tmp_path / "no-such-bundle"), "--out", str(tmp_path / "out"), "--threads", "1"])
     assert torch.is_grad_enabled()
     assert torch.get_num_threads() == threads
+
+
+def test_grid_columns_get_a_header_naming_each_method():
+    import numpy as np
+
+    from faceedit_gui.metrics.editing import label_columns
+
+    grid = np.random.default_rng(0).integers(0, 256, (64, 3 * 64, 3), dtype=np.uint8)
+    out = label_columns(grid, ["source", "reconstruction", "ours_edit_refine"])
+    assert out.shape == (64 + 18, 192, 3)
+    assert np.array_equal(out[18:], grid)  # the images themselves are untouched
+    header = out[:18]
+    for i in range(3):  # every column's header holds text (bright pixels), inside its own column
+        column = header[:, i * 64 : (i + 1) * 64]
+        assert column.max() > 200 and (column == 32).mean() > 0.5
+    assert label_columns(grid, []) is grid
