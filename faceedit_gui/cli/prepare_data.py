@@ -37,16 +37,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--template-size", type=int, default=128, help="default crop size recorded in the framing")
     p.add_argument("--limit", type=int, default=None, help="first N images per set (smoke runs)")
     p.add_argument("--log", type=Path, default=None, help="also append progress to this file")
+    p.add_argument("--jobs", type=int, default=None, help="face-detection processes (default: the usable cores)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from faceedit_gui.engine.runtime import usable_cores
     from faceedit_gui.faces.prepare import PrepareConfig, prepare_datasets
 
     cfg = PrepareConfig(
         data_dir=args.data, out_dir=args.out, datasets=tuple(args.datasets), sizes=tuple(args.sizes),
         encoding=args.encoding, quality=args.quality, shard_mib=args.shard_mib, template_path=args.template,
         remeasure_template=args.remeasure_template, template_size=args.template_size, limit=args.limit,
+        jobs=args.jobs or usable_cores(),
     )
     if not (cfg.data_dir / "utkface").is_dir() and "utkface" in cfg.datasets:
         print(f"faceedit prepare-data: no utkface folder in {cfg.data_dir}", file=sys.stderr)

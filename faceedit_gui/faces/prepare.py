@@ -18,6 +18,7 @@ Convention: crops uint8 RGB; landmarks in pixel coordinates (pixel centres at in
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -55,6 +56,7 @@ class PrepareConfig:
     limit: int | None = None  # first N images per set (smoke runs)
     seed: int = 0
     border: str = "reflect"
+    jobs: int = 1  # face-detection worker processes (dlib runs single-threaded)
 
 
 @dataclass
@@ -71,8 +73,10 @@ class Landmarks:
         return np.isfinite(self.landmarks).all(axis=(1, 2))
 
 
-def detect_landmarks(recs: list[Record], cache: Path, settings: dict, log: Callable[[str], None], every: int = 2000) -> Landmarks:
-    """Stage 1 for one set: the largest face's landmarks per image, cached and resumable."""
+def detect_landmarks(recs: list[Record], cache: Path, settings: dict, log: Callable[[str], None], every: int = 2000,
+                     jobs: int = 1) -> Landmarks:
+    """Stage 1 for one set: the largest face's landmarks per image, cached and resumable;
+    `jobs` > 1 detects in that many worker processes (results stay in input order)."""
     done = _load_landmarks(cache) if cache.is_file() else None
     names = [r.name for r in recs]
     if done is not None and done.names == names[: len(done.names)]:
@@ -80,42 +84,57 @@ def detect_landmarks(recs: list[Record], cache: Path, settings: dict, log: Calla
         log(f"{cache.name}: resuming after {len(lm.names)} of {len(recs)} images")
     else:
         lm = Landmarks([], np.zeros((0, 68, 2), np.float32), np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int16))
-    new_lm, new_box, new_score, new_n = [], [], [], []
     start = time.time()
     start_index = len(lm.names)
-    for i in range(start_index, len(recs)):
-        rec = recs[i]
-        reason, det = "", ""
-        pts, box, score, n = np.full((68, 2), np.nan, np.float32), np.full(4, np.nan, np.float32), np.nan, 0
-        try:
-            faces = detect_faces(load_photo(rec.path), **settings)
-            n = len(faces)
-            if faces:
-                pts, box, score, det = faces[0].landmarks, np.array(faces[0].box, np.float32), faces[0].score, faces[0].detector
-            else:
-                reason = "no face found"
-        except PhotoError as e:
-            reason = f"unreadable: {e.reason}"
-        lm.names.append(rec.name)
-        lm.detector.append(det)
-        lm.reasons.append(reason)
-        new_lm.append(pts)
-        new_box.append(box)
-        new_score.append(score)
-        new_n.append(n)
-        last = i == len(recs) - 1
-        if (i + 1) % every == 0 or last:
-            lm.landmarks = np.concatenate([lm.landmarks, np.array(new_lm, np.float32).reshape(-1, 68, 2)])
-            lm.boxes = np.concatenate([lm.boxes, np.array(new_box, np.float32).reshape(-1, 4)])
-            lm.scores = np.concatenate([lm.scores, np.array(new_score, np.float32)])
-            lm.n_faces = np.concatenate([lm.n_faces, np.array(new_n, np.int16)])
-            new_lm, new_box, new_score, new_n = [], [], [], []
-            _save_landmarks(cache, lm)
-            rate = (i + 1 - start_index) / max(time.time() - start, 1e-6)
-            failed = sum(1 for r in lm.reasons if r)
-            log(f"{cache.name}: {i + 1}/{len(recs)} images, {failed} without a face, {rate:.1f} img/s, "
-                f"eta {(len(recs) - i - 1) / max(rate, 1e-6) / 60:.1f} min")
+    todo = [(recs[i].path, settings) for i in range(start_index, len(recs))]
+    pool = multiprocessing.get_context("spawn").Pool(jobs) if jobs > 1 and todo else None
+    pending: list[tuple] = []
+    try:
+        results = pool.imap(_detect_one, todo, chunksize=16) if pool else map(_detect_one, todo)
+        for i, result in zip(range(start_index, len(recs)), results):
+            pending.append(result)
+            if (i + 1) % every == 0 or i == len(recs) - 1:
+                _extend(lm, [r.name for r in recs[i + 1 - len(pending) : i + 1]], pending)
+                pending = []
+                _save_landmarks(cache, lm)
+                rate = (i + 1 - start_index) / max(time.time() - start, 1e-6)
+                failed = sum(1 for r in lm.reasons if r)
+                log(f"{cache.name}: {i + 1}/{len(recs)} images, {failed} without a face, {rate:.1f} img/s, "
+                    f"eta {(len(recs) - i - 1) / max(rate, 1e-6) / 60:.1f} min")
+    finally:
+        if pool:
+            pool.terminate()
     return lm
+
+
+def _detect_one(item: tuple[Path, dict]) -> tuple:
+    """(landmarks [68, 2], box [4], score, faces found, detector, reason) of one image's
+    largest face; NaNs and a reason when there is none."""
+    path, settings = item
+    reason, det = "", ""
+    pts, box, score, n = np.full((68, 2), np.nan, np.float32), np.full(4, np.nan, np.float32), np.nan, 0
+    try:
+        faces = detect_faces(load_photo(path), **settings)
+        n = len(faces)
+        if faces:
+            pts, box, score, det = faces[0].landmarks, np.array(faces[0].box, np.float32), faces[0].score, faces[0].detector
+        else:
+            reason = "no face found"
+    except PhotoError as e:
+        reason = f"unreadable: {e.reason}"
+    return pts, box, score, n, det, reason
+
+
+def _extend(lm: Landmarks, names: list[str], results: list[tuple]) -> None:
+    """Append `_detect_one` results (in order) for `names` to `lm`."""
+    pts, box, score, n, det, reason = zip(*results)
+    lm.names += names
+    lm.landmarks = np.concatenate([lm.landmarks, np.array(pts, np.float32).reshape(-1, 68, 2)])
+    lm.boxes = np.concatenate([lm.boxes, np.array(box, np.float32).reshape(-1, 4)])
+    lm.scores = np.concatenate([lm.scores, np.array(score, np.float32)])
+    lm.n_faces = np.concatenate([lm.n_faces, np.array(n, np.int16)])
+    lm.detector += det
+    lm.reasons += reason
 
 
 def _save_landmarks(path: Path, lm: Landmarks) -> None:
@@ -254,7 +273,7 @@ def prepare_datasets(cfg: PrepareConfig, log: Callable[[str], None] = print) -> 
     recs = {d: records(d, cfg.data_dir)[: cfg.limit] for d in cfg.datasets}
     marks = {}
     for d, rs in recs.items():
-        marks[d] = detect_landmarks(rs, cfg.out_dir / f"landmarks_{d}.npz", DETECT_SETTINGS[d], log)
+        marks[d] = detect_landmarks(rs, cfg.out_dir / f"landmarks_{d}.npz", DETECT_SETTINGS[d], log, jobs=cfg.jobs)
     if cfg.template_path.is_file() and not cfg.remeasure_template:
         framing = load_framing(cfg.template_path)
         log(f"template: using {cfg.template_path}")
