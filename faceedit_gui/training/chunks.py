@@ -324,6 +324,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in ("budget", "stage"):
         budget = carry_budget(REPO, args.checkpoint, args.margin_mib)
         print(budget.describe())
+        from faceedit_gui.training import park  # imports this module: imported here, not at the top
+
+        idle = [f for f in park.tracked_model_files(REPO) if not park.keeps(f, park.needed("generator"))]
+        if idle and args.checkpoint == DEFAULT_CKPT:
+            mib = sum((REPO / f).stat().st_size for f in idle) / MiB
+            print(f"note: {len(idle)} model files ({mib:.1f} MiB) that a generator run does not read travel too; "
+                  "`python -m faceedit_gui.training.park generator` moves them out of the way (then stage again)")
         if args.cmd == "budget":
             return 0 if budget.data > 0 else 1
         limit = int(args.budget_mib * MiB) if args.budget_mib is not None else budget.data

@@ -14,7 +14,7 @@ not travel), and move them back after:
     python -m faceedit_gui.training.park restore          # every parked file back in place
     python -m faceedit_gui.training.park status
 
-Only tracked files under `models/` are parked; nothing is deleted; `.park/manifest.json`
+Only tracked files under `models/` are parked (its Markdown stays); nothing is deleted; `.park/manifest.json`
 lists what moved, and `restore` refuses to overwrite a file that reappeared meanwhile.
 Commit with explicit paths (`git commit -- PATH`) while files are parked, never `-a`.
 """
@@ -55,13 +55,14 @@ def needed(run: str, variant: str = "full") -> tuple[str, ...]:
     raise ValueError(f"run: got {run!r}, expected generator, encoder, editor or none")
 
 
-def _keeps(path: str, keep: tuple[str, ...]) -> bool:
+def keeps(path: str, keep: tuple[str, ...]) -> bool:
+    """Whether `path` is one of `keep` or lies in one of its folders (entries ending in '/')."""
     return any(path == k or (k.endswith("/") and path.startswith(k)) for k in keep)
 
 
 def tracked_model_files(repo: Path) -> list[str]:
     out = subprocess.run(["git", "ls-files", "-z", "--", MODELS], cwd=repo, check=True, capture_output=True).stdout
-    return sorted(n for n in out.decode().split("\0") if n and (repo / n).is_file())
+    return sorted(n for n in out.decode().split("\0") if n and not n.endswith(".md") and (repo / n).is_file())
 
 
 def _manifest_path(repo: Path) -> Path:
@@ -84,7 +85,7 @@ def park(run: str, variant: str = "full", repo: Path = REPO) -> list[str]:
     _check_ignored(repo)
     keep = needed(run, variant)
     already = parked(repo)
-    moved = [p for p in tracked_model_files(repo) if not _keeps(p, keep)]
+    moved = [p for p in tracked_model_files(repo) if not keeps(p, keep)]
     # the manifest first: a run cut off while moving still restores what did move
     _write_manifest(repo, sorted(set(already) | set(moved)), run)
     for rel in moved:

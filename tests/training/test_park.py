@@ -21,6 +21,7 @@ FILES = {
     "models/training/editor/editor.safetensors": 900,
     "models/training/editor_style/editor.safetensors": 900,
     "models/default/model.json": 50,
+    "models/README.md": 30,
     "README.md": 20,
 }
 
@@ -52,7 +53,7 @@ def test_an_encoder_run_keeps_only_what_it_reads_and_restore_puts_everything_bac
     assert present(repo) == {
         "models/training/generator/G_ema.safetensors", "models/training/generator/state.json",
         "models/training/encoder/E.safetensors", "models/training/classifier/classifier.safetensors",
-        "models/training/identity/identity.safetensors", "README.md",
+        "models/training/identity/identity.safetensors", "README.md", "models/README.md",
     }  # fmt: skip
     assert working_tree_bytes(repo) == before - sum(FILES[m] for m in moved)
     assert park.parked(repo) == sorted(moved)
