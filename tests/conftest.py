@@ -198,19 +198,25 @@ class Block(importlib.abc.MetaPathFinder):
         if name.split(".")[0] in BLOCKED:
             raise ImportError(f"blocked: {name}")
 sys.meta_path.insert(0, Block())
-from faceedit_gui.cli.main import main
-sys.exit(main(sys.argv[1:]))
+if sys.argv[1:2] == ["--run-script"]:
+    import runpy
+    sys.argv = sys.argv[2:]
+    runpy.run_path(sys.argv[0], run_name="__main__")
+else:
+    from faceedit_gui.cli.main import main
+    sys.exit(main(sys.argv[1:]))
 """
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def gpu_machine_cli():
-    """`run(args) -> CompletedProcess`: `faceedit ARGS` with only torch, numpy, safetensors
-    and tqdm importable, as the GPU chunk scripts run it (`python3 -m faceedit_gui.cli.main`)."""
+    """`run(args, timeout=180, script=None) -> CompletedProcess`: `faceedit ARGS` (or the
+    Python file `script` with ARGS) with only torch, numpy, safetensors and tqdm importable,
+    as the GPU scripts run it (`python3 -m faceedit_gui.cli.main`, `python3 benchmarks/...`)."""
 
-    def run(args: list[str], timeout: float = 180) -> subprocess.CompletedProcess:
+    def run(args: list, timeout: float = 180, script: Path | None = None) -> subprocess.CompletedProcess:
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "OMP_NUM_THREADS": "1"}
-        cmd = [sys.executable, "-c", _GPU_MACHINE_BLOCKER, *map(str, args)]
+        cmd = [sys.executable, "-c", _GPU_MACHINE_BLOCKER, *(["--run-script", str(script)] if script else []), *map(str, args)]
         return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 
     return run

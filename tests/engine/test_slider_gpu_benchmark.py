@@ -27,26 +27,14 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "slider_gpu.py"
 FIELDS = ("device", "gpu_name", "updates_per_s", "full_ms", "mode", "modes", "speedup_vs_fp32",
           "target_updates_per_s", "meets_target", "batch", "config", "update_gmac", "partial")
-# The GPU machine has only python3 with torch, numpy, safetensors: run the script with the
-# desktop packages blocked, as tests/conftest.py's gpu_machine_cli does for the training CLIs.
-BLOCKED_RUN = r"""
-import importlib.abc, runpy, sys
-BLOCKED = {"PySide6", "qdarkstyle", "cv2", "dlib", "PIL", "face_recognition_models", "face_alignment", "lpips", "torchvision"}
-class Block(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"blocked: {name}")
-sys.meta_path.insert(0, Block())
-sys.argv = sys.argv[1:]
-runpy.run_path(sys.argv[0], run_name="__main__")
-"""
 TINY = ("--device", "cpu", "--size", "32", "--channel-divisor", "16", "--encoder-input", "32", "--threads", "2",
         "--iters", "2", "--warmup", "1")
 
 
-def run_benchmark(*args: str, timeout: float) -> tuple[dict, str]:
-    proc = subprocess.run([sys.executable, "-c", BLOCKED_RUN, str(SCRIPT), *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=timeout)
+def run_benchmark(runner, *args: str, timeout: float) -> tuple[dict, str]:
+    """The script as the GPU machine runs it: `runner` is conftest's `gpu_machine_cli`
+    (Qt, OpenCV, Pillow and dlib cannot be imported there)."""
+    proc = runner(list(args), timeout=timeout, script=SCRIPT)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
     return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stdout
 
@@ -73,9 +61,9 @@ def check_record(record: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny(tmp_path_factory, gpu_machine_cli):
     out = tmp_path_factory.mktemp("slider_gpu") / "record.json"
-    record, stdout = run_benchmark(*TINY, "--modes", "fp32,bf16,bf16-half,bf16-graph", "--batch-sizes", "1,2",
+    record, stdout = run_benchmark(gpu_machine_cli, *TINY, "--modes", "fp32,bf16,bf16-half,bf16-graph", "--batch-sizes", "1,2",
                                    "--batch-modes", "bf16", "--out", str(out), timeout=900)
     return record, stdout, out
 
@@ -143,11 +131,11 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a C
 
 
 @pytest.fixture(scope="module")
-def official():
+def official(gpu_machine_cli):
     path = os.environ.get("SLIDER_GPU_JSON")
     if path:
         return json.loads(Path(path).read_text())
-    record, _ = run_benchmark("--device", "cuda", "--modes", "fp32,bf16,fp16-half,fp16-half-graph", "--iters", "30",
+    record, _ = run_benchmark(gpu_machine_cli, "--device", "cuda", "--modes", "fp32,bf16,fp16-half,fp16-half-graph", "--iters", "30",
                               "--batch-sizes", "1,8", "--batch-modes", "fp16-half", "--deadline-s", "400", timeout=570)
     return record
 
