@@ -24,10 +24,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must be set (the device tool sets it)}"
-export PYTHONUNBUFFERED=1 PYTHONPATH=.
 # shellcheck source=scripts/gpu_chunk_lib.sh
 source scripts/gpu_chunk_lib.sh
-PY=${PYTHON:-python3}
+gpu_env
 MINUTES=${MINUTES:-8}
 DATA=${DATA:-.data/gen_chunk}
 GENERATOR=${GENERATOR:-models/training/generator}

@@ -27,8 +27,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must be set (the device tool sets it)}"
-export PYTHONUNBUFFERED=1 PYTHONPATH=.
-PY=${PYTHON:-python3}
+# shellcheck source=gpu_chunk_lib.sh
+. scripts/gpu_chunk_lib.sh
+gpu_env
 MINUTES=${MINUTES:-8}
 DATA=${DATA:-.data/gen_chunk}
 GENERATOR=${GENERATOR:-models/training/generator}
@@ -38,8 +39,6 @@ CKPT=models/training/encoder
 CACHE=runs/encoder_cache
 mkdir -p "$OUT/encoder"
 
-# shellcheck source=gpu_chunk_lib.sh
-. scripts/gpu_chunk_lib.sh
 gpu_resume_dirs "$CKPT" "$CACHE"
 ARGS=(train encoder --data "$DATA" --generator "$GENERATOR" --out "$OUT/encoder" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")

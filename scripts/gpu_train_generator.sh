@@ -25,16 +25,15 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 : "${OUT:?OUT must be set (the device tool sets it)}"
-export PYTHONUNBUFFERED=1 PYTHONPATH=.
-PY=${PYTHON:-python3}
+# shellcheck source=gpu_chunk_lib.sh
+. scripts/gpu_chunk_lib.sh
+gpu_env
 MINUTES=${MINUTES:-8}
 DATA=${DATA:-.data/gen_chunk}
 CKPT=models/training/generator
 CACHE=runs/generator_cache
 mkdir -p "$OUT/generator"
 
-# shellcheck source=gpu_chunk_lib.sh
-. scripts/gpu_chunk_lib.sh
 gpu_resume_dirs "$CKPT" "$CACHE"
 ARGS=(train generator --data "$DATA" --out "$OUT/generator" --minutes "$MINUTES" --device "${DEVICE:-cuda}")
 [ ${#RESUME[@]} -gt 0 ] && ARGS+=(--resume "${RESUME[@]}")
