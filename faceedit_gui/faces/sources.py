@@ -57,7 +57,8 @@ def parse_utkface_name(name: str) -> tuple[int, int, int]:
     return age, gender, race
 
 
-def _held_out(path: Path) -> set[str]:
+def held_out(path: Path) -> set[str]:
+    """The file names a held-out list (`utkface_test.txt`, `celeba10k_test.txt`) names."""
     if not path.is_file():
         raise FileNotFoundError(f"held-out list missing: {path}")
     return {line.strip() for line in path.read_text().splitlines() if line.strip()}
@@ -65,7 +66,7 @@ def _held_out(path: Path) -> set[str]:
 
 def utkface_records(data_dir: Path) -> list[Record]:
     data_dir = Path(data_dir)
-    test = _held_out(data_dir / "utkface_test.txt")
+    test = held_out(data_dir / "utkface_test.txt")
     out = []
     for p in sorted((data_dir / "utkface").glob("*.jpg")):
         age, gender, race = parse_utkface_name(p.name)
@@ -93,7 +94,7 @@ def read_celeba_attributes(path: Path) -> dict[str, tuple[int, ...]]:
 
 def celeba_records(data_dir: Path) -> list[Record]:
     data_dir = Path(data_dir)
-    test = _held_out(data_dir / "celeba10k_test.txt")
+    test = held_out(data_dir / "celeba10k_test.txt")
     table = read_celeba_attributes(data_dir / "celeba10k" / "list_attr_celeba.txt")
     out = []
     for p in sorted((data_dir / "celeba10k").glob("*.jpg")):

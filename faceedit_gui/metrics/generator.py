@@ -123,7 +123,9 @@ def heldout_utkface_names(data_dir: str | os.PathLike) -> list[str]:
             f"the UTKFace held-out faces are not in {data_dir} (it needs utkface_test.txt and utkface/; "
             "see ../shared/data/README.md)"
         )
-    names = sorted({line.strip() for line in listing.read_text().splitlines() if line.strip()})
+    from faceedit_gui.faces.sources import held_out
+
+    names = sorted(held_out(listing))
     if not names:
         raise MissingDataError(f"{listing} lists no images")
     return names
